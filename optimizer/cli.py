@@ -1,0 +1,120 @@
+"""``tokenomics``: a thin command line over the Python API.
+
+Exit codes: 0 plan found (optimal, or feasible at a time limit), 2 bad input, 3 infeasible,
+4 no plan within the limits, 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from optimizer.errors import TokenomicsError
+from optimizer.scenario import DEFAULT_SCENARIO, json_schema, load_scenario
+
+log = logging.getLogger("optimizer")
+
+
+def _fmt_usd(x: float) -> str:
+    for unit, div in (("bn", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"${x / div:,.2f}{unit}"
+    return f"${x:,.2f}"
+
+
+def print_summary(s: dict) -> None:
+    """A readable plan summary on stdout."""
+    print(f"scenario {s['scenario']}: {s['status']}"
+          + (f" (gap {s['mip_gap']:.2%})" if s.get("mip_gap") not in (None, 0.0) else ""))
+    print(f"  model      {s['num_variables']:,} variables ({s['num_integer_variables']:,} integer), "
+          f"{s['num_constraints']:,} constraints, {s['num_nonzeros']:,} nonzeros")
+    print(f"  time       build {s['build_seconds']:.2f} s, HiGHS {s['solve_seconds']:.2f} s")
+    if s.get("objective_usd_per_year") is None:
+        for line in s.get("explanation", []):
+            print(f"  why        {line}")
+        return
+    print(f"  cost       {_fmt_usd(s['cost_usd_per_year'])}/year = sites {_fmt_usd(s['site_cost_usd_per_year'])}"
+          f" + accelerators {_fmt_usd(s['accelerator_cost_usd_per_year'])}"
+          f" + energy {_fmt_usd(s['energy_cost_usd_per_year'])}")
+    if s["unserved_penalty_usd_per_year"] > 0:
+        print(f"  unserved   {s['unserved_tokens_per_year']:.3g} tokens/year, penalty "
+              f"{_fmt_usd(s['unserved_penalty_usd_per_year'])}/year")
+    print(f"  per token  ${s['cost_per_mtok_usd']:.4f} per million tokens "
+          f"(${s['cost_per_output_mtok_usd']:.4f} per million output tokens)")
+    print(f"  volume     {s['tokens_per_year']:.3g} tokens/year ({s['output_tokens_per_year']:.3g} output)")
+    print(f"  energy     {s['energy_mwh_per_year']:,.0f} MWh/year, {s['tokens_per_kwh']:,.0f} tokens/kWh, "
+          f"peak {s['peak_facility_power_mw']:,.1f} MW, {s['co2_t_per_year']:,.0f} t CO2/year")
+    print(f"  sites      {', '.join(s['sites_opened']) or 'none'}")
+    print(f"  gpus       {', '.join(f'{k} {v:,}' for k, v in s['gpus'].items()) or 'none'}")
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from optimizer.solve import SolveOptions, solve
+
+    sc = load_scenario(args.scenario)
+    opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
+                        log_to_console=not args.quiet)
+    plan = solve(sc, opts, raise_on_failure=False)
+    out = Path(args.out) if args.out else Path("results") / sc.name
+    plan.write(out)
+    print_summary(plan.summary)
+    print(f"  written    {out / 'summary.json'}" + (f", {out / 'results.nc'}" if plan.dataset is not None else ""))
+    return {"infeasible": 3, "unbounded": 3, "no_solution": 4}.get(plan.status, 0)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    sc = load_scenario(args.scenario)
+    print(f"{args.scenario or DEFAULT_SCENARIO}: ok ({len(sc.sites)} sites, {len(sc.gpus)} gpus, "
+          f"{len(sc.llms)} llms, {len(sc.markets)} markets, {sc.time.steps} hours)")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tokenomics", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("solve", help="solve a scenario (the bundled default without SCENARIO)")
+    s.add_argument("scenario", nargs="?", help="scenario YAML file")
+    s.add_argument("--out", help="output folder (default results/<scenario name>)")
+    s.add_argument("--time-limit", type=float, help="solver time limit, seconds")
+    s.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    s.add_argument("--threads", type=int, help="solver threads")
+    s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
+    s.set_defaults(func=_cmd_solve)
+    v = sub.add_parser("validate", help="check a scenario without solving")
+    v.add_argument("scenario", nargs="?", help="scenario YAML file")
+    v.set_defaults(func=_cmd_validate)
+    sch = sub.add_parser("schema", help="print the scenario JSON Schema")
+    sch.set_defaults(func=_cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.debug:
+        logging.getLogger("pyomo").setLevel(logging.WARNING)  # a DEBUG pyomo logger slows builds ~100x
+    try:
+        return int(args.func(args))
+    except TokenomicsError as exc:
+        if args.debug:
+            raise
+        for line in exc.messages:
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Hand a built Pyomo model to HiGHS in memory (highspy ``passModel``), solve, read the status.
+
+The compile step walks the Pyomo model's active components. ``MatrixConstraint`` families are
+taken as the CSR blocks they already are; any other linear constraint (e.g. one a user added to
+``plan.model``) goes through Pyomo's standard repn. Nothing is written to files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+from pyomo.core.base.matrix_constraint import MatrixConstraint
+from pyomo.repn import generate_standard_repn
+
+log = logging.getLogger(__name__)
+INF = highspy.kHighsInf
+
+
+@dataclass
+class StandardForm:
+    """min c x + c0  s.t.  row_lower <= A x <= row_upper,  col_lower <= x <= col_upper."""
+
+    columns: list
+    c: np.ndarray
+    c0: float
+    a: sp.csc_array
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integer: np.ndarray
+    row_names: list[tuple[str, int, int]] = field(default_factory=list)
+    """(constraint family, first row, number of rows) in row order."""
+
+    @property
+    def num_nonzeros(self) -> int:
+        return int(self.a.nnz)
+
+
+def _bound(x: float | None, default: float) -> float:
+    return default if x is None else float(x)
+
+
+def compile_model(m: pyo.ConcreteModel) -> StandardForm:
+    """The standard form of a linear Pyomo model (MatrixConstraint blocks taken as they are)."""
+    columns = list(m.component_data_objects(pyo.Var, active=True, sort=False))
+    col_of = {id(v): j for j, v in enumerate(columns)}
+    n = len(columns)
+    blocks: list[sp.csr_array] = []
+    lows: list[np.ndarray] = []
+    ups: list[np.ndarray] = []
+    names: list[tuple[str, int, int]] = []
+    n_rows = 0
+    for comp in m.component_objects(pyo.Constraint, active=True, sort=False):
+        if isinstance(comp, MatrixConstraint):
+            x_cols = np.fromiter((col_of[id(v)] for v in comp._x), np.int64, len(comp._x))
+            indices = x_cols[np.asarray(comp._A_indices, np.int64)]
+            a = sp.csr_array(
+                (np.asarray(comp._A_data, float), indices, np.asarray(comp._A_indptr, np.int64)),
+                shape=(len(comp._lower), n),
+            )
+            lo = np.array([-INF if x is None else x for x in comp._lower], float)
+            hi = np.array([INF if x is None else x for x in comp._upper], float)
+        else:
+            data, rows_i, cols_i, lo_l, hi_l = [], [], [], [], []
+            for i, con in enumerate(comp.values()):
+                repn = generate_standard_repn(con.body, compute_values=True)
+                if repn.nonlinear_vars:
+                    raise ValueError(f"constraint {con.name} is not linear")
+                for v, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
+                    rows_i.append(i)
+                    cols_i.append(col_of[id(v)])
+                    data.append(float(coef))
+                const = float(repn.constant)
+                lo_l.append(_bound(pyo.value(con.lower) if con.has_lb() else None, -INF) - const)
+                hi_l.append(_bound(pyo.value(con.upper) if con.has_ub() else None, INF) - const)
+            a = sp.csr_array((data, (rows_i, cols_i)), shape=(len(lo_l), n))
+            lo, hi = np.array(lo_l, float), np.array(hi_l, float)
+        blocks.append(a)
+        lows.append(lo)
+        ups.append(hi)
+        names.append((comp.name, n_rows, a.shape[0]))
+        n_rows += a.shape[0]
+    obj = next(m.component_data_objects(pyo.Objective, active=True))
+    repn = generate_standard_repn(obj.expr, compute_values=True)
+    c = np.zeros(n)
+    for v, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
+        c[col_of[id(v)]] += float(coef)
+    if obj.sense != pyo.minimize:
+        raise ValueError("the planning objective must be minimised")
+    a_all = sp.vstack(blocks, format="csc") if blocks else sp.csc_array((0, n))
+    col_lower = np.array([-INF if v.lb is None else v.lb for v in columns], float)
+    col_upper = np.array([INF if v.ub is None else v.ub for v in columns], float)
+    integer = np.array([v.is_integer() or v.is_binary() for v in columns], bool)
+    return StandardForm(
+        columns, c, float(repn.constant), a_all.tocsc(),
+        np.concatenate(lows) if lows else np.zeros(0), np.concatenate(ups) if ups else np.zeros(0),
+        col_lower, col_upper, integer, names,
+    )
+
+
+def to_highs(sf: StandardForm, options: dict[str, object]) -> highspy.Highs:
+    """A ``Highs`` instance holding the model (passModel from arrays) with ``options`` set."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    for k, v in options.items():
+        h.setOptionValue(k, v)
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(sf.c)
+    lp.num_row_ = len(sf.row_lower)
+    lp.col_cost_ = sf.c
+    lp.offset_ = sf.c0
+    lp.col_lower_ = sf.col_lower
+    lp.col_upper_ = sf.col_upper
+    lp.row_lower_ = sf.row_lower
+    lp.row_upper_ = sf.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = sf.a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = sf.a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = sf.a.data
+    if sf.integer.any():
+        lp.integrality_ = np.where(sf.integer, highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous).tolist()
+    status = h.passModel(lp)
+    if status == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS rejected the model")
+    return h
+
+
+@dataclass
+class SolveOutcome:
+    """What HiGHS reported, in this package's vocabulary."""
+
+    status: str  # optimal | time_limit_feasible | infeasible | no_solution | unbounded | error
+    objective: float
+    mip_gap: float
+    x: np.ndarray | None
+    solve_seconds: float
+    highs_status: str
+
+
+def run(h: highspy.Highs, is_mip: bool) -> SolveOutcome:
+    """Solve and map HiGHS's model status onto :class:`SolveOutcome` (before loading anything)."""
+    h.run()
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    MS = highspy.HighsModelStatus
+    if ms == MS.kOptimal:
+        status = "optimal"
+    elif ms in (MS.kInfeasible,):
+        status = "infeasible"
+    elif ms in (MS.kUnbounded, MS.kUnboundedOrInfeasible):
+        status = "infeasible" if ms == MS.kUnboundedOrInfeasible else "unbounded"
+    elif has_x:
+        status = "time_limit_feasible"
+    else:
+        status = "no_solution"
+    x = np.asarray(h.getSolution().col_value) if has_x else None
+    gap = float(info.mip_gap) if is_mip else 0.0
+    if not math.isfinite(gap) or gap > 1e20:
+        gap = float("nan")
+    obj = float(info.objective_function_value) if has_x else float("nan")
+    return SolveOutcome(status, obj, gap, x, float(h.getRunTime()), h.modelStatusToString(ms))
+
+
+def coefficient_ranges(sf: StandardForm) -> dict[str, tuple[float, float]]:
+    """(min, max) absolute nonzero coefficient per constraint family, for scaling checks."""
+    out: dict[str, tuple[float, float]] = {}
+    a = sf.a.tocsr()
+    for name, start, count in sf.row_names:
+        vals = np.abs(a[start:start + count].data) if count else np.zeros(0)
+        if vals.size:
+            out[name] = (float(vals.min()), float(vals.max()))
+    return out

@@ -1,0 +1,109 @@
+"""Turn a validated :class:`~optimizer.scenario.Scenario` into one xarray Dataset of parameters.
+
+Dims: ``site``, ``gpu``, ``llm``, ``market``, ``time``. Every variable carries ``units`` and
+``description`` attrs; missing combinations (no throughput, no latency entry) are NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from optimizer.scenario import Scenario, Series
+
+
+def _series(v: Series, n: int) -> np.ndarray:
+    return np.full(n, float(v)) if not isinstance(v, list) else np.asarray(v, dtype=float)
+
+
+def crf(rate: float | np.ndarray, years: float | np.ndarray) -> np.ndarray:
+    """Capital recovery factor, 1/year: r(1+r)^n / ((1+r)^n - 1), or 1/n when r = 0."""
+    r = np.asarray(rate, dtype=float)
+    n = np.asarray(years, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = (1 + r) ** n
+        out = np.where(r > 0, r * g / (g - 1), 1.0 / n)
+    return out
+
+
+def build_inputs(sc: Scenario) -> xr.Dataset:
+    """Parameters of the planning problem as one Dataset (units in attrs)."""
+    sites, gpus, llms, markets = list(sc.sites), list(sc.gpus), list(sc.llms), list(sc.markets)
+    n = sc.time.steps
+    time = pd.date_range(pd.Timestamp(sc.time.start), periods=n, freq="h")
+    ds = xr.Dataset(coords={"site": sites, "gpu": gpus, "llm": llms, "market": markets, "time": time})
+
+    def add(name: str, dims: tuple[str, ...], values: object, units: str, description: str) -> None:
+        ds[name] = (dims, np.asarray(values))
+        ds[name].attrs.update(units=units, description=description)
+
+    s_ = sc.sites.values()
+    add("site_country", ("site",), [s.country for s in s_], "ISO 3166-1 alpha-2", "country of the site")
+    add("grid_limit_mw", ("site",), [s.grid_limit_mw for s in s_], "MW", "most the facility may draw from the grid")
+    add("build_cost_usd", ("site",), [s.build_cost_usd for s in s_], "USD", "one-off cost of opening the site")
+    add("build_cost_usd_per_mw", ("site",), [s.build_cost_usd_per_mw for s in s_], "USD/MW",
+        "facility cost per MW of installed IT capacity")
+    add("site_lifetime_years", ("site",), [s.lifetime_years for s in s_], "years", "facility life")
+    add("energy_price_usd_per_mwh", ("site", "time"), [_series(s.energy_price_usd_per_mwh, n) for s in s_],
+        "USD/MWh", "grid energy price")
+    add("carbon_kg_per_mwh", ("site", "time"), [_series(s.carbon_kg_per_mwh, n) for s in s_],
+        "kg CO2/MWh", "grid carbon intensity")
+    add("pue", ("site", "time"), [_series(s.pue, n) for s in s_], "1", "facility power / IT power")
+
+    g_ = sc.gpus.values()
+    add("gpus_per_node", ("gpu",), [g.gpus_per_node for g in g_], "GPU/node", "accelerators per node")
+    add("capex_usd_per_gpu", ("gpu",), [g.capex_usd_per_gpu for g in g_], "USD/GPU", "all-in IT capex")
+    add("gpu_lifetime_years", ("gpu",), [g.lifetime_years for g in g_], "years", "depreciation life")
+    add("power_kw_per_gpu", ("gpu",), [g.power_kw_per_gpu for g in g_], "kW/GPU", "all-in IT draw at full load")
+    add("idle_power_kw_per_gpu", ("gpu",), [g.idle_power_kw_per_gpu for g in g_], "kW/GPU",
+        "all-in IT draw when idle")
+    site_country = np.array([s.country for s in s_])
+    add("gpu_allowed", ("site", "gpu"),
+        np.stack([np.ones(len(sites), bool) if g.available_in is None else np.isin(site_country, g.available_in)
+                  for g in g_], axis=1),
+        "bool", "accelerator may be installed at the site (available_in, policy)")
+
+    l_ = sc.llms.values()
+    add("input_per_output", ("llm",), [x.input_per_output for x in l_], "token/token",
+        "input tokens per output token")
+    add("max_rtt_ms", ("llm",), [np.nan if x.max_rtt_ms is None else x.max_rtt_ms for x in l_], "ms",
+        "network round-trip limit (NaN = none)")
+
+    def tp(field: str) -> np.ndarray:
+        return np.array([[getattr(x.throughput[g], field) if g in x.throughput else np.nan for g in gpus]
+                         for x in l_], dtype=float)
+
+    add("output_tokens_per_s_per_gpu", ("llm", "gpu"), tp("output_tokens_per_s"), "token/s/GPU", "decode rate")
+    add("input_tokens_per_s_per_gpu", ("llm", "gpu"), tp("input_tokens_per_s"), "token/s/GPU", "prefill rate")
+    add("nodes_per_replica", ("llm", "gpu"), tp("nodes_per_replica"), "node", "nodes in one serving replica")
+
+    m_ = sc.markets.values()
+    add("market_country", ("market",), [m.country for m in m_], "ISO 3166-1 alpha-2", "country of the market")
+    demand = np.zeros((len(markets), len(llms), n))
+    for i, m in enumerate(m_):
+        for lid, v in m.demand_output_tokens_per_s.items():
+            demand[i, llms.index(lid)] = _series(v, n)
+    add("demand_output_tokens_per_s", ("market", "llm", "time"), demand, "token/s", "mean output-token demand")
+    default_pen = np.nan if sc.unserved_penalty_usd_per_mtok is None else sc.unserved_penalty_usd_per_mtok
+    add("unserved_penalty_usd_per_mtok", ("market",),
+        [default_pen if m.unserved_penalty_usd_per_mtok is None else m.unserved_penalty_usd_per_mtok for m in m_],
+        "USD/Mtok", "penalty per million unserved tokens (NaN = demand must be served)")
+    served = np.ones((len(sites), len(markets)), bool)
+    for j, m in enumerate(m_):
+        if m.served_from is not None:
+            served[:, j] = np.isin(site_country, m.served_from)
+    add("route_allowed", ("site", "market"), served, "bool", "market may be served from the site (served_from)")
+
+    lat = np.full((len(sites), len(markets)), np.nan)
+    for sid, row in sc.latency_ms.items():
+        for mid, ms in row.items():
+            lat[sites.index(sid), markets.index(mid)] = ms
+    add("latency_ms", ("site", "market"), lat, "ms", "network round-trip time (NaN = no route)")
+
+    ds.attrs.update(
+        name=sc.name,
+        time_weight_h=sc.time.weight_h,
+        discount_rate=sc.finance.discount_rate,
+    )
+    return ds

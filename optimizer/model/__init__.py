@@ -1,0 +1,35 @@
+"""The planning MILP, assembled from one module per concern (names as in docs/math.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyomo.environ as pyo
+import xarray as xr
+
+from optimizer.model import fleet, power, routing, sites
+from optimizer.model.linear import LinearBuilder
+from optimizer.model.sets import IndexSets, build_sets
+
+CONCERNS = (sites, fleet, routing, power)
+
+
+@dataclass
+class PlanningModel:
+    """A built model: the Pyomo model, its sparse sets and the families that built it."""
+
+    pyomo: pyo.ConcreteModel
+    sets: IndexSets
+    builder: LinearBuilder
+    inputs: xr.Dataset
+
+
+def build_model(inputs: xr.Dataset) -> PlanningModel:
+    """Build the Pyomo MILP for an inputs Dataset (see :func:`optimizer.inputs.build_inputs`)."""
+    sets = build_sets(inputs)
+    b = LinearBuilder()
+    for concern in CONCERNS:
+        concern.declare(b, inputs, sets)
+    for concern in CONCERNS:
+        concern.constrain(b, inputs, sets)
+    return PlanningModel(b.build(), sets, b, inputs)

@@ -1,0 +1,40 @@
+"""Fleet: integer replicas of server nodes per site, accelerator and LLM, and their capacity."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from optimizer.model.linear import LinearBuilder
+from optimizer.model.objective import MUSD, gpu_crf, site_crf
+from optimizer.model.sets import IndexSets
+
+
+def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
+    """``replicas[s,g,l]`` ∈ Z+, at most ``max_replicas`` (a valid bound, see sets.py)."""
+    b.add_var(
+        "replicas", sets.n_fleet, "replica", "serving replicas of one LLM on one accelerator type",
+        domain="integer", ub=sets.fleet_max_replicas,
+    )
+
+
+def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
+    """``replica_capacity``: busy GPUs of (s,g,l) at t <= GPUs in its replicas; plus capex.
+
+    busy_gpus_per_ktok * production[s,g,l,t] - gpus_per_replica * replicas[s,g,l] <= 0
+    """
+    replicas, production = b.variables["replicas"], b.variables["production"]
+    nt = sets.n_time
+    f = np.repeat(np.arange(sets.n_fleet), nt)
+    b.add_rows(
+        "replica_capacity", sets.n_fleet * nt,
+        [
+            (np.arange(sets.n_fleet * nt), production.cols(), np.repeat(sets.fleet_busy_gpus_per_ktok, nt)),
+            (np.arange(sets.n_fleet * nt), replicas.cols(f), -np.repeat(sets.fleet_gpus_per_replica, nt)),
+        ],
+        lb=None, ub=0.0, description="busy GPUs within installed GPUs",
+    )
+    g, s = sets.fleet_gpu, sets.fleet_site
+    capex = inputs["capex_usd_per_gpu"].values[g] * gpu_crf(inputs)[g]
+    facility = inputs["power_kw_per_gpu"].values[g] / 1000.0 * inputs["build_cost_usd_per_mw"].values[s] * site_crf(inputs)[s]
+    b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * (capex + facility) / MUSD)

@@ -1,0 +1,123 @@
+"""Sparse index sets of the planning model, built with numpy from the policy masks.
+
+Only combinations that can carry a non-zero value become variables:
+
+* ``fleet``   (site, gpu, llm): accelerator allowed at the site, LLM runs on it, and the site has a
+  route to a market that demands the LLM;
+* ``route``   (site, market, llm): latency-feasible, permitted, demanded, and servable from the site;
+* ``unmet``   (market, llm): demanded and allowed to go unserved (a penalty is set);
+* time-indexed families are these sets crossed with ``time`` (row-major: the set outer, time inner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from optimizer.model import policy
+
+KTOK = 1000.0
+"""Output tokens/s per unit of the production, delivery and unserved variables."""
+
+
+@dataclass(frozen=True)
+class IndexSets:
+    """Integer positions into the inputs' coordinates for each sparse set."""
+
+    n_site: int
+    n_time: int
+    fleet_site: np.ndarray
+    fleet_gpu: np.ndarray
+    fleet_llm: np.ndarray
+    route_site: np.ndarray
+    route_market: np.ndarray
+    route_llm: np.ndarray
+    unmet_market: np.ndarray
+    unmet_llm: np.ndarray
+    demanded: np.ndarray  # (market, llm) bool
+    fleet_gpus_per_replica: np.ndarray  # GPUs in one replica, per fleet element
+    fleet_busy_gpus_per_ktok: np.ndarray  # GPUs kept busy per 1,000 output tokens/s
+    fleet_max_replicas: np.ndarray  # valid upper bound on replicas (power and demand)
+    active_site: np.ndarray  # sites with any fleet element
+
+    @property
+    def n_fleet(self) -> int:
+        return len(self.fleet_site)
+
+    @property
+    def n_route(self) -> int:
+        return len(self.route_site)
+
+    @property
+    def n_unmet(self) -> int:
+        return len(self.unmet_market)
+
+
+def _fleet_coefficients(inputs: xr.Dataset, fg: np.ndarray, fl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GPUs per replica and busy GPUs per 1,000 output tokens/s for fleet elements."""
+    out = inputs["output_tokens_per_s_per_gpu"].transpose("llm", "gpu").values[fl, fg]
+    inp = inputs["input_tokens_per_s_per_gpu"].transpose("llm", "gpu").values[fl, fg]
+    ipo = inputs["input_per_output"].values[fl]
+    nodes = inputs["nodes_per_replica"].transpose("llm", "gpu").values[fl, fg]
+    gpus_per_replica = nodes * inputs["gpus_per_node"].values[fg]
+    busy_per_ktok = KTOK * (1.0 / out + ipo / inp)
+    return gpus_per_replica, busy_per_ktok
+
+
+def _max_replicas(
+    inputs: xr.Dataset, routes: np.ndarray, demand: np.ndarray,
+    fs: np.ndarray, fg: np.ndarray, fl: np.ndarray, k: np.ndarray, busy: np.ndarray,
+) -> np.ndarray:
+    """Upper bound on replicas of each fleet element: the fewest of (a) what the grid limit can
+    power at idle and (b) what the peak reachable demand could keep busy."""
+    reach = np.einsum("sml,mlt->slt", routes.astype(float), demand).max(axis=2)  # (site, llm) tok/s
+    by_demand = np.ceil(reach[fs, fl] / KTOK * busy / k - 1e-9)
+    idle = inputs["idle_power_kw_per_gpu"].values[fg]
+    pue_min = inputs["pue"].transpose("site", "time").values.min(axis=1)[fs]
+    grid_kw = inputs["grid_limit_mw"].values[fs] * 1000.0
+    with np.errstate(divide="ignore"):
+        by_power = np.where(idle > 0, np.floor(grid_kw / (pue_min * idle * k) + 1e-9), np.inf)
+    return np.minimum(by_demand, by_power)
+
+
+def build_sets(inputs: xr.Dataset) -> IndexSets:
+    """Sparse sets for ``inputs`` (see module docstring)."""
+    demand = inputs["demand_output_tokens_per_s"].transpose("market", "llm", "time").values
+    demanded = demand.max(axis=2) > 0  # (market, llm)
+    allowed = policy.gpu_allowed(inputs)  # (site, gpu)
+    runs = policy.runs_on(inputs)  # (llm, gpu)
+    can_serve = (allowed[:, None, :] & runs[None, :, :]).any(axis=2)  # (site, llm)
+    routes = policy.route_ok(inputs) & demanded[None, :, :] & can_serve[:, None, :]  # (s, m, l)
+    fleet = allowed[:, None, :] & runs[None, :, :] & routes.any(axis=1)[:, :, None]  # (s, l, g)
+    fs, fl, fg = np.nonzero(fleet)
+    order = np.lexsort((fl, fg, fs))  # site, gpu, llm order
+    fs, fg, fl = fs[order], fg[order], fl[order]
+    k, busy = _fleet_coefficients(inputs, fg, fl)
+    ub = _max_replicas(inputs, routes, demand, fs, fg, fl, k, busy)
+    keep = ub > 0
+    fs, fg, fl, k, busy, ub = fs[keep], fg[keep], fl[keep], k[keep], busy[keep], ub[keep]
+    has_fleet = np.zeros(can_serve.shape, bool)
+    has_fleet[fs, fl] = True
+    routes &= has_fleet[:, None, :]
+    rs, rm, rl = np.nonzero(routes)
+    penalty = inputs["unserved_penalty_usd_per_mtok"].values
+    um, ul = np.nonzero(demanded & np.isfinite(penalty)[:, None])
+    return IndexSets(
+        n_site=inputs.sizes["site"],
+        n_time=inputs.sizes["time"],
+        fleet_site=fs,
+        fleet_gpu=fg,
+        fleet_llm=fl,
+        route_site=rs,
+        route_market=rm,
+        route_llm=rl,
+        unmet_market=um,
+        unmet_llm=ul,
+        demanded=demanded,
+        fleet_gpus_per_replica=k,
+        fleet_busy_gpus_per_ktok=busy,
+        fleet_max_replicas=ub,
+        active_site=np.unique(fs),
+    )

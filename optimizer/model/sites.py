@@ -1,0 +1,29 @@
+"""Sites: the binary decision to open a site, and what opening costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from optimizer.model.linear import LinearBuilder
+from optimizer.model.objective import MUSD, site_crf
+from optimizer.model.sets import IndexSets
+
+
+def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
+    """``open_site[s]`` ∈ {0, 1}; fixed to 0 where no accelerator could serve any route."""
+    ub = np.zeros(sets.n_site)
+    ub[sets.active_site] = 1.0
+    b.add_var("open_site", sets.n_site, "1", "site is built", domain="binary", ub=ub)
+
+
+def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
+    """``site_open_link``: replicas[s,g,l] <= max_replicas[s,g,l] * open_site[s]; plus build cost."""
+    open_site, replicas = b.variables["open_site"], b.variables["replicas"]
+    rows = np.arange(sets.n_fleet)
+    b.add_rows(
+        "site_open_link", sets.n_fleet,
+        [(rows, replicas.cols(), 1.0), (rows, open_site.cols(sets.fleet_site), -sets.fleet_max_replicas)],
+        lb=None, ub=0.0, description="replicas only at opened sites",
+    )
+    b.add_cost(open_site.cols(), inputs["build_cost_usd"].values * site_crf(inputs) / MUSD)

@@ -1,0 +1,358 @@
+"""Scenario files: YAML read safely, validated with pydantic into a typed :class:`Scenario`.
+
+Every problem in a file is collected and reported together, one line each, naming the file, the
+field path and the offending value (``tiny.yaml: sites.texas.grid_limit_mw: must be >= 0, got -5``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from optimizer.errors import ScenarioError
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIO = PACKAGE_ROOT / "data" / "scenarios" / "default.yaml"
+
+NonNeg = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+Series = float | list[float]
+"""A scalar (constant over time) or one value per modelled hour (``time.steps`` values)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class TimeSpec(_Strict):
+    """Modelled hours."""
+
+    steps: int = Field(24, ge=1, description="number of modelled hours")
+    weight: Positive | None = Field(
+        None, description="hours of the year each modelled hour stands for (default 8760 / steps)"
+    )
+    start: str = Field("2025-01-01T00:00", description="UTC timestamp of the first modelled hour")
+
+    @property
+    def weight_h(self) -> float:
+        """Hours of the year one modelled hour stands for."""
+        return self.weight if self.weight is not None else 8760.0 / self.steps
+
+
+class Finance(_Strict):
+    discount_rate: float = Field(0.08, ge=0, le=1, description="real discount rate, fraction per year")
+
+
+class Site(_Strict):
+    """A candidate data-center site in one grid region."""
+
+    country: str = Field(min_length=2, description="ISO 3166-1 alpha-2 country code")
+    grid_limit_mw: NonNeg = Field(description="most the facility may draw from the grid, MW")
+    energy_price_usd_per_mwh: Series = Field(description="grid energy price, USD/MWh")
+    carbon_kg_per_mwh: Series = Field(0.0, description="grid carbon intensity, kg CO2/MWh")
+    pue: Series = Field(1.3, description="power usage effectiveness, facility / IT power")
+    build_cost_usd: NonNeg = Field(0.0, description="one-off cost of opening the site, USD")
+    build_cost_usd_per_mw: NonNeg = Field(0.0, description="facility cost per MW of IT capacity, USD/MW")
+    lifetime_years: Positive = Field(15.0, description="facility life for annualising, years")
+
+    @field_validator("carbon_kg_per_mwh")
+    @classmethod
+    def _carbon_nonneg(cls, v: Series) -> Series:
+        _check_series(v, lambda x: x >= 0, "must be >= 0")
+        return v
+
+    @field_validator("pue")
+    @classmethod
+    def _pue_ge_one(cls, v: Series) -> Series:
+        _check_series(v, lambda x: x >= 1, "must be >= 1")
+        return v
+
+
+class Gpu(_Strict):
+    """An accelerator type, bought as nodes of ``gpus_per_node``."""
+
+    gpus_per_node: int = Field(ge=1, description="accelerators per server node")
+    capex_usd_per_gpu: NonNeg = Field(description="all-in IT capex per accelerator, USD")
+    lifetime_years: Positive = Field(5.0, description="depreciation life, years")
+    power_kw_per_gpu: Positive = Field(description="all-in IT draw at full load, kW per GPU")
+    idle_power_kw_per_gpu: NonNeg = Field(0.0, description="all-in IT draw when idle, kW per GPU")
+    available_in: list[str] | None = Field(None, description="countries it may be installed in; None = everywhere")
+
+
+class Throughput(_Strict):
+    """Per-GPU throughput of one LLM on one accelerator at the LLM's service level."""
+
+    output_tokens_per_s: Positive = Field(description="decode rate, output tokens/s per GPU")
+    input_tokens_per_s: Positive = Field(description="prefill rate, input tokens/s per GPU")
+    nodes_per_replica: int = Field(1, ge=1, description="nodes in the smallest serving replica")
+
+
+class Llm(_Strict):
+    """An LLM workload."""
+
+    input_per_output: NonNeg = Field(description="input tokens per output token")
+    max_rtt_ms: Positive | None = Field(None, description="network round-trip limit site↔market, ms")
+    throughput: dict[str, Throughput] = Field(default_factory=dict, description="by gpu id")
+
+
+class Market(_Strict):
+    """A demand region."""
+
+    country: str = Field(min_length=2, description="ISO 3166-1 alpha-2 country code")
+    demand_output_tokens_per_s: dict[str, Series] = Field(
+        default_factory=dict, description="mean output tokens/s by llm id, scalar or series"
+    )
+    served_from: list[str] | None = Field(None, description="countries allowed to serve it; None = any")
+    unserved_penalty_usd_per_mtok: NonNeg | None = Field(
+        None, description="penalty per million unserved tokens (overrides the scenario's)"
+    )
+
+    @field_validator("demand_output_tokens_per_s")
+    @classmethod
+    def _demand_nonneg(cls, v: dict[str, Series]) -> dict[str, Series]:
+        for series in v.values():
+            _check_series(series, lambda x: x >= 0, "must be >= 0")
+        return v
+
+
+class Scenario(_Strict):
+    """A complete planning problem, validated. Build inputs with :func:`optimizer.inputs.build_inputs`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    time: TimeSpec = Field(default_factory=TimeSpec)
+    finance: Finance = Field(default_factory=Finance)
+    sites: dict[str, Site]
+    gpus: dict[str, Gpu]
+    llms: dict[str, Llm]
+    markets: dict[str, Market]
+    latency_ms: dict[str, dict[str, NonNeg]] = Field(
+        default_factory=dict, description="round-trip ms by site then market; unlisted pairs have no route"
+    )
+    unserved_penalty_usd_per_mtok: NonNeg | None = Field(
+        None, description="penalty per million unserved tokens; None = all demand must be served"
+    )
+    source_file: str | None = Field(None, exclude=True, description="where it was read from")
+
+    def to_yaml(self) -> str:
+        """The validated scenario as a YAML string (for results attrs)."""
+        return yaml.safe_dump(self.model_dump(mode="json", exclude={"source_file"}), sort_keys=False)
+
+
+def _check_series(v: Series, ok: Any, message: str) -> None:
+    values = v if isinstance(v, list) else [v]
+    for i, x in enumerate(values):
+        if not ok(x):
+            where = f"[{i}]" if isinstance(v, list) else ""
+            raise ValueError(f"{message}{where and ' (item ' + where[1:-1] + ')'}, got {x!r}")
+
+
+# --------------------------------------------------------------------------- error reporting
+
+
+def _loc_to_path(loc: Iterable[Any]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p in ("float", "list[float]", "function-after[_check_series]"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Known keys of the schema object at ``loc`` (for close-match hints)."""
+    model: Any = Scenario
+    for p in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(str(p))
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+            model = args[-1]  # dict[str, Model]: skip the id
+            continue
+        else:
+            return []
+    return list(model.model_fields) if isinstance(model, type) else []
+
+
+def _format_error(err: Mapping[str, Any], file: str) -> str:
+    loc = tuple(err["loc"])
+    path = _loc_to_path(loc)
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        known = _fields_at(_strip_ids(loc[:-1]))
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        allowed = f"; allowed: {', '.join(known)}" if known and not close else ""
+        return f"{file}: {path}: unknown key{hint}{allowed}"
+    if kind == "missing":
+        return f"{file}: {path}: required field is missing"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()))
+        return f"{file}: {path}: must be {op} {bound}, got {value!r}"
+    if kind == "finite_number":
+        return f"{file}: {path}: must be a finite number, got {value!r}"
+    if kind == "value_error":
+        msg = str(ctx.get("error", err["msg"]))
+        return f"{file}: {path}: {msg}"
+    if kind in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
+        what = "a whole number" if kind.startswith("int") else "a number"
+        return f"{file}: {path}: must be {what}, got {value!r}"
+    if kind in ("dict_type", "model_type"):
+        return f"{file}: {path}: must be a mapping of keys to values, got {value!r}"
+    if kind == "list_type":
+        return f"{file}: {path}: must be a list, got {value!r}"
+    return f"{file}: {path}: {err['msg']}, got {value!r}"
+
+
+def _strip_ids(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop user ids from a location so it names schema fields only."""
+    out: list[Any] = []
+    model: Any = Scenario
+    skip_next = False
+    for p in loc:
+        if skip_next:
+            skip_next = False
+            continue
+        out.append(p)
+        if isinstance(model, type) and issubclass(model, BaseModel) and str(p) in model.model_fields:
+            ann = model.model_fields[str(p)].annotation
+            args = getattr(ann, "__args__", ())
+            if getattr(ann, "__origin__", None) is dict and args and isinstance(args[-1], type):
+                model, skip_next = args[-1], True
+            elif isinstance(ann, type):
+                model = ann
+    return tuple(out)
+
+
+def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``Series`` (float | list) reports one error per union branch; keep the most useful."""
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for e in errors:
+        by_path.setdefault(_loc_to_path(e["loc"]), []).append(e)
+    kept: list[dict[str, Any]] = []
+    for group in by_path.values():
+        if len(group) > 1:
+            specific = [e for e in group if e["type"] not in ("list_type", "float_type", "float_parsing")]
+            group = specific[:1] or [group[0]]
+        kept.extend(group)
+    return kept
+
+
+# --------------------------------------------------------------------------- cross references
+
+
+def _close(name: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def check_references(sc: Scenario, file: str) -> list[str]:
+    """Problems that need the whole scenario: unknown ids, series lengths. One message each."""
+    problems: list[str] = []
+    n = sc.time.steps
+
+    def series(path: str, v: Series) -> None:
+        if isinstance(v, list) and len(v) != n:
+            problems.append(f"{file}: {path}: series has {len(v)} values, time.steps is {n}")
+
+    for sid, site in sc.sites.items():
+        for f in ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue"):
+            series(f"sites.{sid}.{f}", getattr(site, f))
+    for gid, gpu in sc.gpus.items():
+        if gpu.idle_power_kw_per_gpu > gpu.power_kw_per_gpu:
+            problems.append(
+                f"{file}: gpus.{gid}.idle_power_kw_per_gpu: must be <= power_kw_per_gpu "
+                f"({gpu.power_kw_per_gpu}), got {gpu.idle_power_kw_per_gpu}"
+            )
+    for lid, llm in sc.llms.items():
+        for gid in llm.throughput:
+            if gid not in sc.gpus:
+                problems.append(f"{file}: llms.{lid}.throughput.{gid}: unknown gpu id{_close(gid, sc.gpus)}")
+    for mid, market in sc.markets.items():
+        for lid, v in market.demand_output_tokens_per_s.items():
+            if lid not in sc.llms:
+                problems.append(
+                    f"{file}: markets.{mid}.demand_output_tokens_per_s.{lid}: unknown llm id{_close(lid, sc.llms)}"
+                )
+            series(f"markets.{mid}.demand_output_tokens_per_s.{lid}", v)
+    for sid, row in sc.latency_ms.items():
+        if sid not in sc.sites:
+            problems.append(f"{file}: latency_ms.{sid}: unknown site id{_close(sid, sc.sites)}")
+        for mid in row:
+            if mid not in sc.markets:
+                problems.append(f"{file}: latency_ms.{sid}.{mid}: unknown market id{_close(mid, sc.markets)}")
+    for section in ("sites", "gpus", "llms", "markets"):
+        if not getattr(sc, section):
+            problems.append(f"{file}: {section}: must list at least one entry")
+    return problems
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_yaml(path: Path) -> Any:
+    """Read YAML with the safe loader; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read file: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{path.name}:{where}: malformed YAML: {problem}") from None
+
+
+def scenario_from_dict(data: Any, file: str = "<scenario>") -> Scenario:
+    """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem."""
+    if data is None:
+        raise ScenarioError(f"{file}: the scenario is empty")
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{file}: the scenario must be a mapping of keys, got {type(data).__name__}")
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        errors = _dedupe_union_errors(exc.errors())  # type: ignore[arg-type]
+        raise ScenarioError([_format_error(e, file) for e in errors]) from None
+    problems = check_references(sc, file)
+    if problems:
+        raise ScenarioError(problems)
+    return sc
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario YAML file (the bundled default when ``path`` is None)."""
+    p = Path(path) if path is not None else DEFAULT_SCENARIO
+    sc = scenario_from_dict(read_yaml(p), p.name)
+    return sc.model_copy(update={"source_file": str(p.resolve())})
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the scenario format."""
+    schema = Scenario.model_json_schema()
+    schema["properties"].pop("source_file", None)
+    return schema

@@ -1,0 +1,180 @@
+"""The Python API: ``plan = solve(load_scenario(path))``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from optimizer import highs
+from optimizer.errors import InfeasibleError, NoSolutionError
+from optimizer.inputs import build_inputs
+from optimizer.model import PlanningModel, build_model
+from optimizer.results import build_results, summarize
+from optimizer.diagnose import explain_infeasible, unservable_demand
+from optimizer.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+COEF_RANGE = (1e-3, 1e7)
+"""Constraint coefficients outside this range get a warning naming the family."""
+
+
+@dataclass
+class SolveOptions:
+    """Solver settings: seconds, relative MIP gap, threads, console log."""
+
+    time_limit_s: float | None = None
+    mip_gap: float = 1e-4
+    threads: int | None = None
+    log_to_console: bool = False
+
+    def highs_options(self) -> dict[str, object]:
+        opts: dict[str, object] = {"mip_rel_gap": float(self.mip_gap)}
+        if self.time_limit_s is not None:
+            opts["time_limit"] = float(self.time_limit_s)
+        if self.threads is not None:
+            opts["threads"] = int(self.threads)
+        if self.log_to_console:
+            opts["output_flag"] = True
+            opts["log_to_console"] = True
+        return opts
+
+
+@dataclass
+class Plan:
+    """A solved (or attempted) plan: status, summary dict, results Dataset, and the Pyomo model."""
+
+    scenario: Scenario
+    summary: dict[str, Any]
+    dataset: xr.Dataset | None
+    model: PlanningModel = field(repr=False)
+
+    @property
+    def status(self) -> str:
+        return str(self.summary["status"])
+
+    def to_netcdf(self, path: str | Path) -> None:
+        """Write the results Dataset atomically (temp file in the same folder, then rename)."""
+        if self.dataset is None:
+            raise NoSolutionError(f"no plan to write ({self.status})")
+        atomic_write(Path(path), lambda p: self.dataset.to_netcdf(p, engine="h5netcdf"))
+
+    def write(self, out_dir: str | Path) -> None:
+        """``summary.json`` (always) and ``results.nc`` (when a plan exists) into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.dataset is not None:
+            self.to_netcdf(out / "results.nc")
+        text = json.dumps(_jsonable(self.summary), indent=2)
+        atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+
+
+def atomic_write(path: Path, writer: Any) -> None:
+    """Call ``writer(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _check_scaling(sf: highs.StandardForm) -> None:
+    for name, (lo, hi) in highs.coefficient_ranges(sf).items():
+        log.debug("coefficients of %s: [%.3g, %.3g]", name, lo, hi)
+        if lo < COEF_RANGE[0] or hi > COEF_RANGE[1]:
+            log.warning(
+                "constraint family %s has coefficients in [%.3g, %.3g], outside %.0e..%.0e: "
+                "rescale the scenario's units", name, lo, hi, *COEF_RANGE,
+            )
+
+
+def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_failure: bool = True) -> Plan:
+    """Build the MILP for ``scenario``, solve it with HiGHS, and return the :class:`Plan`.
+
+    Raises :class:`InfeasibleError` (no plan meets demand) or :class:`NoSolutionError` (the solver
+    stopped without a plan) unless ``raise_on_failure`` is False, in which case the plan's
+    ``summary['status']`` says what happened and ``dataset`` is None.
+    """
+    opts = options or SolveOptions()
+    t0 = time.perf_counter()
+    inputs = build_inputs(scenario)
+    pm = build_model(inputs)
+    problems = unservable_demand(pm)
+    sf = highs.compile_model(pm.pyomo)
+    _check_scaling(sf)
+    h = highs.to_highs(sf, opts.highs_options())
+    build_s = time.perf_counter() - t0
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "num_variables": len(sf.c),
+        "num_integer_variables": int(sf.integer.sum()),
+        "num_constraints": len(sf.row_lower),
+        "num_nonzeros": sf.num_nonzeros,
+        "build_seconds": build_s,
+    }
+    log.info("built %s: %d variables (%d integer), %d constraints, %d nonzeros in %.2f s",
+             scenario.name, summary["num_variables"], summary["num_integer_variables"],
+             summary["num_constraints"], summary["num_nonzeros"], build_s)
+    if problems:
+        summary.update(status="infeasible", solve_seconds=0.0, mip_gap=None, objective_usd_per_year=None,
+                       explanation=problems)
+        plan = Plan(scenario, summary, None, pm)
+        if raise_on_failure:
+            raise InfeasibleError(problems)
+        return plan
+    out = highs.run(h, bool(sf.integer.any()))
+    summary.update(status=out.status, highs_status=out.highs_status, solve_seconds=out.solve_seconds,
+                   mip_gap=out.mip_gap)
+    if out.x is None or out.status in ("infeasible", "unbounded"):
+        summary.update(objective_usd_per_year=None)
+        if out.status == "infeasible":
+            summary["explanation"] = explain_infeasible(scenario, pm)
+        plan = Plan(scenario, summary, None, pm)
+        if raise_on_failure:
+            if out.status == "infeasible":
+                raise InfeasibleError(summary["explanation"])
+            raise NoSolutionError(f"{scenario.name}: no plan found ({out.highs_status})")
+        return plan
+    _load_values(pm.pyomo, sf, out.x)
+    ds = build_results(pm, out.x if len(sf.columns) == pm.builder.n_cols else _by_family(pm, sf, out.x))
+    ds.attrs.update(scenario=scenario.name, scenario_yaml=scenario.to_yaml(), status=out.status)
+    summary.update(summarize(ds, inputs, out.objective))
+    summary["objective_usd_per_year"] = out.objective * 1e6
+    return Plan(scenario, summary, ds, pm)
+
+
+def _load_values(m: pyo.ConcreteModel, sf: highs.StandardForm, x: np.ndarray) -> None:
+    """Put the solution into the Pyomo variables, so ``plan.model.pyomo`` can be inspected."""
+    for v, val in zip(sf.columns, x.tolist(), strict=True):
+        v.set_value(val, skip_validation=True)
+
+
+def _by_family(pm: PlanningModel, sf: highs.StandardForm, x: np.ndarray) -> np.ndarray:
+    """Solution ordered as the builder's columns (when a user added variables to the model)."""
+    pos = {id(v): j for j, v in enumerate(sf.columns)}
+    return np.array([x[pos[id(v)]] for v in pm.pyomo._columns])
