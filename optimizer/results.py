@@ -7,15 +7,15 @@ import xarray as xr
 
 from optimizer.model import PlanningModel
 from optimizer.model.objective import MUSD, gpu_crf, site_crf
-from optimizer.model.sets import KTOK
+from optimizer.model.sets import MTOK
 
 
-FLOW_TOL_KTOK = 1e-6
-"""Flows below this (thousand tokens/s) are solver noise and reported as zero."""
+FLOW_TOL_MTOK = 1e-9
+"""Flows below this (million tokens/s, i.e. 0.001 token/s) are solver noise, reported as zero."""
 
 
 def _clean(v: np.ndarray) -> np.ndarray:
-    return np.where(v < FLOW_TOL_KTOK, 0.0, v)
+    return np.where(v < FLOW_TOL_MTOK, 0.0, v)
 
 
 def _scatter(shape: tuple[int, ...], index: tuple[np.ndarray, ...], values: np.ndarray) -> np.ndarray:
@@ -41,14 +41,14 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
 
     open_site = np.round(val("open_site"))
     replicas = np.round(val("replicas"))
-    prod = _clean(val("production")).reshape(s.n_fleet, nt) * KTOK
-    deliv = _clean(val("delivery")).reshape(s.n_route, nt) * KTOK
-    unserved = _clean(val("unserved")).reshape(s.n_unmet, nt) * KTOK
+    prod = _clean(val("production")).reshape(s.n_fleet, nt) * MTOK
+    deliv = _clean(val("delivery")).reshape(s.n_route, nt) * MTOK
+    unserved = _clean(val("unserved")).reshape(s.n_unmet, nt) * MTOK
     power = np.zeros((ns, nt))
     power[s.active_site] = val("facility_power").reshape(len(s.active_site), nt)
 
     fs, fg, fl = s.fleet_site, s.fleet_gpu, s.fleet_llm
-    busy = prod / KTOK * s.fleet_busy_gpus_per_ktok[:, None]
+    busy = prod / MTOK * s.fleet_busy_gpus_per_mtok[:, None]
     idle = inp["idle_power_kw_per_gpu"].values[fg]
     full = inp["power_kw_per_gpu"].values[fg]
     it_kw = idle[:, None] * (replicas * s.fleet_gpus_per_replica)[:, None] + (full - idle)[:, None] * busy

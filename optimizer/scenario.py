@@ -208,7 +208,7 @@ def _format_error(err: Mapping[str, Any], file: str) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()))
-        return f"{file}: {path}: must be {op} {bound}, got {value!r}"
+        return f"{file}: {path}: must be {op} {bound:g}, got {value!r}"
     if kind == "finite_number":
         return f"{file}: {path}: must be a finite number, got {value!r}"
     if kind == "value_error":
@@ -221,6 +221,9 @@ def _format_error(err: Mapping[str, Any], file: str) -> str:
         return f"{file}: {path}: must be a mapping of keys to values, got {value!r}"
     if kind == "list_type":
         return f"{file}: {path}: must be a list, got {value!r}"
+    if kind == "string_type" and isinstance(value, bool):
+        return (f"{file}: {path}: must be text, got {value!r} (YAML reads NO, YES, ON, OFF as booleans: "
+                f"quote the value, e.g. \"NO\")")
     return f"{file}: {path}: {err['msg']}, got {value!r}"
 
 

@@ -21,7 +21,7 @@ def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
 def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     """``replica_capacity``: busy GPUs of (s,g,l) at t <= GPUs in its replicas; plus capex.
 
-    busy_gpus_per_ktok * production[s,g,l,t] - gpus_per_replica * replicas[s,g,l] <= 0
+    busy_gpus_per_mtok * production[s,g,l,t] - gpus_per_replica * replicas[s,g,l] <= 0
     """
     replicas, production = b.variables["replicas"], b.variables["production"]
     nt = sets.n_time
@@ -29,7 +29,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     b.add_rows(
         "replica_capacity", sets.n_fleet * nt,
         [
-            (np.arange(sets.n_fleet * nt), production.cols(), np.repeat(sets.fleet_busy_gpus_per_ktok, nt)),
+            (np.arange(sets.n_fleet * nt), production.cols(), np.repeat(sets.fleet_busy_gpus_per_mtok, nt)),
             (np.arange(sets.n_fleet * nt), replicas.cols(f), -np.repeat(sets.fleet_gpus_per_replica, nt)),
         ],
         lb=None, ub=0.0, description="busy GPUs within installed GPUs",

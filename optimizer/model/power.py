@@ -19,7 +19,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     """``facility_power_balance`` and ``grid_limit``; energy cost in the objective.
 
     facility_power[s,t] = pue[s,t] / 1000 * (sum idle_kw * gpus_per_replica * replicas
-                                             + sum (full_kw - idle_kw) * busy_gpus_per_ktok * production)
+                                             + sum (full_kw - idle_kw) * busy_gpus_per_mtok * production)
     facility_power[s,t] <= grid_limit_mw[s] * open_site[s]
     """
     nt = sets.n_time
@@ -42,7 +42,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
         [
             (np.arange(n_rows), power.cols(), 1.0),
             (rows, replicas.cols(f), -pue_ft * np.repeat(idle * sets.fleet_gpus_per_replica, nt) / 1000.0),
-            (rows, production.cols(), -pue_ft * np.repeat(dyn * sets.fleet_busy_gpus_per_ktok, nt) / 1000.0),
+            (rows, production.cols(), -pue_ft * np.repeat(dyn * sets.fleet_busy_gpus_per_mtok, nt) / 1000.0),
         ],
         lb=0.0, ub=0.0, description="facility power is PUE times IT power",
     )

@@ -7,15 +7,15 @@ import xarray as xr
 
 from optimizer.model.linear import LinearBuilder
 from optimizer.model.objective import MUSD
-from optimizer.model.sets import KTOK, IndexSets
+from optimizer.model.sets import MTOK, IndexSets
 
 
 def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
-    """Hourly flows in thousand output tokens/s (input tokens ride along)."""
+    """Hourly flows in million output tokens/s (input tokens ride along)."""
     nt = sets.n_time
-    b.add_var("production", sets.n_fleet * nt, "ktoken/s", "output tokens produced per (site, gpu, llm, time)")
-    b.add_var("delivery", sets.n_route * nt, "ktoken/s", "output tokens delivered per (site, market, llm, time)")
-    b.add_var("unserved", sets.n_unmet * nt, "ktoken/s", "output-token demand not served per (market, llm, time)")
+    b.add_var("production", sets.n_fleet * nt, "Mtoken/s", "output tokens produced per (site, gpu, llm, time)")
+    b.add_var("delivery", sets.n_route * nt, "Mtoken/s", "output tokens delivered per (site, market, llm, time)")
+    b.add_var("unserved", sets.n_unmet * nt, "Mtoken/s", "output-token demand not served per (market, llm, time)")
 
 
 def _pair_ids(a: np.ndarray, b_: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -37,7 +37,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     ml = _pair_ids(dm, dl, sets.demanded.shape)
     route_rows = (ml[sets.route_market, sets.route_llm][:, None] * nt + t).ravel()
     unmet_rows = (ml[sets.unmet_market, sets.unmet_llm][:, None] * nt + t).ravel()
-    rhs = demand[dm, dl].ravel() / KTOK
+    rhs = demand[dm, dl].ravel() / MTOK
     b.add_rows(
         "demand_balance", len(dm) * nt,
         [(route_rows, delivery.cols(), 1.0), (unmet_rows, unserved.cols(), 1.0)],
@@ -59,6 +59,6 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
         ipo = inputs["input_per_output"].values[sets.unmet_llm]
         pen = inputs["unserved_penalty_usd_per_mtok"].values[sets.unmet_market]
         weight = inputs.attrs["time_weight_h"]
-        # 1 ktoken/s for one hour = 3.6 million output tokens, plus input tokens at ipo
-        per_step = weight * 3.6 * (1.0 + ipo) * pen / MUSD
+        # 1 Mtoken/s for one hour = 3,600 million output tokens, plus input tokens at ipo
+        per_step = weight * 3600.0 * (1.0 + ipo) * pen / MUSD
         b.add_cost(unserved.cols(), np.repeat(per_step, nt))

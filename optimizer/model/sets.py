@@ -18,8 +18,8 @@ import xarray as xr
 
 from optimizer.model import policy
 
-KTOK = 1000.0
-"""Output tokens/s per unit of the production, delivery and unserved variables."""
+MTOK = 1e6
+"""Output tokens/s per unit of the production, delivery and unserved variables (million tokens/s)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class IndexSets:
     unmet_llm: np.ndarray
     demanded: np.ndarray  # (market, llm) bool
     fleet_gpus_per_replica: np.ndarray  # GPUs in one replica, per fleet element
-    fleet_busy_gpus_per_ktok: np.ndarray  # GPUs kept busy per 1,000 output tokens/s
+    fleet_busy_gpus_per_mtok: np.ndarray  # GPUs kept busy per million output tokens/s
     fleet_max_replicas: np.ndarray  # valid upper bound on replicas (power and demand)
     active_site: np.ndarray  # sites with any fleet element
 
@@ -56,14 +56,14 @@ class IndexSets:
 
 
 def _fleet_coefficients(inputs: xr.Dataset, fg: np.ndarray, fl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GPUs per replica and busy GPUs per 1,000 output tokens/s for fleet elements."""
+    """GPUs per replica and busy GPUs per million output tokens/s for fleet elements."""
     out = inputs["output_tokens_per_s_per_gpu"].transpose("llm", "gpu").values[fl, fg]
     inp = inputs["input_tokens_per_s_per_gpu"].transpose("llm", "gpu").values[fl, fg]
     ipo = inputs["input_per_output"].values[fl]
     nodes = inputs["nodes_per_replica"].transpose("llm", "gpu").values[fl, fg]
     gpus_per_replica = nodes * inputs["gpus_per_node"].values[fg]
-    busy_per_ktok = KTOK * (1.0 / out + ipo / inp)
-    return gpus_per_replica, busy_per_ktok
+    busy_per_mtok = MTOK * (1.0 / out + ipo / inp)
+    return gpus_per_replica, busy_per_mtok
 
 
 def _max_replicas(
@@ -73,7 +73,7 @@ def _max_replicas(
     """Upper bound on replicas of each fleet element: the fewest of (a) what the grid limit can
     power at idle and (b) what the peak reachable demand could keep busy."""
     reach = np.einsum("sml,mlt->slt", routes.astype(float), demand).max(axis=2)  # (site, llm) tok/s
-    by_demand = np.ceil(reach[fs, fl] / KTOK * busy / k - 1e-9)
+    by_demand = np.ceil(reach[fs, fl] / MTOK * busy / k - 1e-9)
     idle = inputs["idle_power_kw_per_gpu"].values[fg]
     pue_min = inputs["pue"].transpose("site", "time").values.min(axis=1)[fs]
     grid_kw = inputs["grid_limit_mw"].values[fs] * 1000.0
@@ -117,7 +117,7 @@ def build_sets(inputs: xr.Dataset) -> IndexSets:
         unmet_llm=ul,
         demanded=demanded,
         fleet_gpus_per_replica=k,
-        fleet_busy_gpus_per_ktok=busy,
+        fleet_busy_gpus_per_mtok=busy,
         fleet_max_replicas=ub,
         active_site=np.unique(fs),
     )
