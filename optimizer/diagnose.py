@@ -39,11 +39,13 @@ def unservable_demand(pm: PlanningModel) -> list[str]:
         elif not reach.any():
             why = (f"no site is within max_rtt_ms={rtt:g} ms of {market} and allowed by its served_from "
                    f"(listed sites: {_names(inp['site'], np.flatnonzero(listed))})")
+        elif not (allowed[reach][:, runs[l]]).any():
+            why = (f"no site within reach ({_names(inp['site'], np.flatnonzero(reach))}) may install an accelerator "
+                   f"that runs {llm} ({_names(inp['gpu'], np.flatnonzero(runs[l]))}): available_in or the policy "
+                   "forbids them there")
         else:
-            gpus_ok = np.flatnonzero(runs[l])
-            why = (f"sites within reach ({_names(inp['site'], np.flatnonzero(reach))}) may not install any "
-                   f"accelerator that runs {llm} ({_names(inp['gpu'], gpus_ok)}): available_in / policy forbids it,"
-                   f" or their grid_limit_mw is too small for one replica")
+            why = (f"the grid_limit_mw of the sites within reach ({_names(inp['site'], np.flatnonzero(reach))}) "
+                   f"cannot power even one idle replica of an accelerator that runs {llm}")
         problems.append(f"market {market}, llm {llm}: demand cannot be served: {why}")
     return problems
 

@@ -16,11 +16,11 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from optimizer import highs
+from optimizer.diagnose import explain_infeasible, unservable_demand
 from optimizer.errors import InfeasibleError, NoSolutionError
 from optimizer.inputs import build_inputs
 from optimizer.model import PlanningModel, build_model
 from optimizer.results import build_results, summarize
-from optimizer.diagnose import explain_infeasible, unservable_demand
 from optimizer.scenario import Scenario
 
 log = logging.getLogger(__name__)

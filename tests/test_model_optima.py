@@ -100,3 +100,17 @@ def test_crf_zero_rate_is_straight_line(tiny):
     s = solve(scenario_from_dict(tiny)).summary
     assert s["accelerator_cost_usd_per_year"] == pytest.approx(120 * 35000 / 5)
     assert not math.isnan(s["cost_per_mtok_usd"])
+
+
+def test_infeasible_when_policy_forbids_every_accelerator(tiny):
+    tiny["gpus"]["h100"]["available_in"] = ["AE"]
+    with pytest.raises(InfeasibleError) as err:
+        solve(scenario_from_dict(tiny))
+    assert "may install an accelerator that runs llama-70b (h100)" in str(err.value)
+
+
+def test_infeasible_when_served_from_excludes_every_site(tiny):
+    tiny["markets"]["us-east"]["served_from"] = ["CA"]
+    with pytest.raises(InfeasibleError) as err:
+        solve(scenario_from_dict(tiny))
+    assert "market us-east, llm llama-70b" in str(err.value) and "served_from" in str(err.value)

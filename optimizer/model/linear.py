@@ -19,6 +19,20 @@ from pyomo.core.base.matrix_constraint import MatrixConstraint
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 
+class RowBlock(MatrixConstraint):
+    """Pyomo's CSR constraint block, with the ``values(sort)``/``items(sort)`` signature that
+    ``Block.component_data_objects`` calls (the base class's Mapping methods take no argument)."""
+
+    def keys(self, sort=None):  # noqa: ANN001, ANN201
+        return range(len(self._data))
+
+    def values(self, sort=None):  # noqa: ANN001, ANN201
+        return iter(self._data)
+
+    def items(self, sort=None):  # noqa: ANN001, ANN201
+        return enumerate(self._data)
+
+
 @dataclass
 class VarFamily:
     """A block of variables: positions ``offset .. offset + size`` among all columns."""
@@ -135,7 +149,7 @@ class LinearBuilder:
             a = fam.matrix
             lbs = [None if not np.isfinite(x) else x for x in fam.lb.tolist()]
             ubs = [None if not np.isfinite(x) else x for x in fam.ub.tolist()]
-            con = MatrixConstraint(a.data.tolist(), a.indices.tolist(), a.indptr.tolist(), lbs, ubs, columns)
+            con = RowBlock(a.data.tolist(), a.indices.tolist(), a.indptr.tolist(), lbs, ubs, columns)
             con.doc = fam.description
             m.add_component(fam.name, con)
         c = self.cost_vector()
