@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
-from optimizer.errors import TokenomicsError
+from optimizer.errors import ScenarioError, TokenomicsError
 from optimizer.scenario import DEFAULT_SCENARIO, json_schema, load_scenario
 
 log = logging.getLogger("optimizer")
@@ -72,6 +73,28 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from optimizer import catalog
+
+    df = catalog.table(args.kind)
+    if args.country:
+        if "country" not in df.columns:
+            raise ScenarioError(f"catalog {args.kind}: has no country column to filter by")
+        df = df[df["country"].isin([c.upper() for c in args.country])]
+    if args.json:
+        records = json.loads(df.reset_index().to_json(orient="records"))
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    shown = df[[c for c in df.columns if not c.endswith("_source") and c not in ("queue_note",)]]
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
+                           "display.max_colwidth", 40):
+        print(shown.to_string())
+    print(f"\n{len(df)} {args.kind}; sources: --json or the files in data/ and models/ (see docs/data.md)")
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(json_schema(), indent=2))
     return 0
@@ -92,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a scenario without solving")
     v.add_argument("scenario", nargs="?", help="scenario YAML file")
     v.set_defaults(func=_cmd_validate)
+    c = sub.add_parser("catalog", help="print a bundled catalog as a table (or JSON records)")
+    c.add_argument("kind", choices=["sites", "gpus", "llms", "markets", "policies"])
+    c.add_argument("--country", action="append", help="only rows of this country (ISO2; repeatable)")
+    c.add_argument("--json", action="store_true", help="print a JSON list of records, ids under 'id'")
+    c.set_defaults(func=_cmd_catalog)
     sch = sub.add_parser("schema", help="print the scenario JSON Schema")
     sch.set_defaults(func=_cmd_schema)
     return p
@@ -114,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from optimizer import policies
+from optimizer.latency import latency_matrix
 from optimizer.scenario import Scenario, Series
 
 
@@ -31,7 +33,7 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
     """Parameters of the planning problem as one Dataset (units in attrs)."""
     sites, gpus, llms, markets = list(sc.sites), list(sc.gpus), list(sc.llms), list(sc.markets)
     n = sc.time.steps
-    time = pd.date_range(pd.Timestamp(sc.time.start), periods=n, freq="h")
+    time = sc.time.index()
     ds = xr.Dataset(coords={"site": sites, "gpu": gpus, "llm": llms, "market": markets, "time": time})
 
     def add(name: str, dims: tuple[str, ...], values: object, units: str, description: str) -> None:
@@ -59,10 +61,22 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
     add("idle_power_kw_per_gpu", ("gpu",), [g.idle_power_kw_per_gpu for g in g_], "kW/GPU",
         "all-in IT draw when idle")
     site_country = np.array([s.country for s in s_])
-    add("gpu_allowed", ("site", "gpu"),
-        np.stack([np.ones(len(sites), bool) if g.available_in is None else np.isin(site_country, g.available_in)
-                  for g in g_], axis=1),
-        "bool", "accelerator may be installed at the site (available_in, policy)")
+    rule_sets = [policies.load(p) for p in ([sc.policy] if isinstance(sc.policy, str) else sc.policy or [])]
+    listed = np.stack([np.ones(len(sites), bool) if g.available_in is None else np.isin(site_country, g.available_in)
+                       for g in g_], axis=1)
+    denied = policies.denied_mask(rule_sets, site_country, np.array([s.state_funded for s in s_]), gpus,
+                                  [g.made_in for g in g_])
+    add("gpu_allowed", ("site", "gpu"), listed & ~denied, "bool",
+        "accelerator may be installed at the site (available_in and the policy rule sets)")
+    caps = [(c.gpus, c.country, c.max_gpus) for c in sc.supply_caps]
+    caps += [(c.gpus, c.country, c.max_gpus) for rs in rule_sets for c in rs.quantity_caps]
+    caps = [c for c in caps if set(c[0]) & set(gpus) and c[1] in set(site_country)]
+    ds = ds.assign_coords(cap=np.arange(len(caps)))
+    add("cap_country", ("cap",), np.array([c[1] for c in caps], dtype=object).astype(str) if caps else np.array([], str),
+        "ISO 3166-1 alpha-2", "country a supply cap applies to")
+    add("cap_max_gpus", ("cap",), np.array([c[2] for c in caps], float), "GPU", "most GPUs of the cap's types")
+    add("cap_gpu", ("cap", "gpu"), np.array([[g in c[0] for g in gpus] for c in caps], bool).reshape(len(caps), len(gpus)),
+        "bool", "accelerator types a supply cap counts")
 
     l_ = sc.llms.values()
     add("input_per_output", ("llm",), [x.input_per_output for x in l_], "token/token",
@@ -95,11 +109,12 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
             served[:, j] = np.isin(site_country, m.served_from)
     add("route_allowed", ("site", "market"), served, "bool", "market may be served from the site (served_from)")
 
-    lat = np.full((len(sites), len(markets)), np.nan)
+    lat = _derived_latency(sc)
     for sid, row in sc.latency_ms.items():
         for mid, ms in row.items():
             lat[sites.index(sid), markets.index(mid)] = ms
-    add("latency_ms", ("site", "market"), lat, "ms", "network round-trip time (NaN = no route)")
+    add("latency_ms", ("site", "market"), lat, "ms",
+        "network round-trip time: latency_ms entries, else derived from coordinates (NaN = no route)")
 
     ds.attrs.update(
         name=sc.name,
@@ -107,3 +122,25 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
         discount_rate=sc.finance.discount_rate,
     )
     return ds
+
+
+def _derived_latency(sc: Scenario) -> np.ndarray:
+    """RTT (site, market) from coordinates where both ends have them (optimizer.latency), else NaN."""
+    from optimizer.catalog import latency_overrides
+
+    lat = np.full((len(sc.sites), len(sc.markets)), np.nan)
+    s_ok = [k for k, s in sc.sites.items() if s.lat is not None and s.lon is not None]
+    m_ok = [k for k, m in sc.markets.items() if m.lat is not None and m.lon is not None]
+    if not s_ok or not m_ok:
+        return lat
+    sdf = pd.DataFrame({k: {"lat": sc.sites[k].lat, "lon": sc.sites[k].lon, "country": sc.sites[k].country}
+                        for k in s_ok}).T
+    mdf = pd.DataFrame({k: {"lat": sc.markets[k].lat, "lon": sc.markets[k].lon, "country": sc.markets[k].country}
+                        for k in m_ok}).T
+    sdf[["lat", "lon"]] = sdf[["lat", "lon"]].astype(float)
+    mdf[["lat", "lon"]] = mdf[["lat", "lon"]].astype(float)
+    rtt = latency_matrix(sdf, mdf, latency_overrides())
+    si = [list(sc.sites).index(k) for k in s_ok]
+    mi = [list(sc.markets).index(k) for k in m_ok]
+    lat[np.ix_(si, mi)] = rtt.values
+    return lat

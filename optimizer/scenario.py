@@ -6,13 +6,15 @@ field path and the offending value (``tiny.yaml: sites.texas.grid_limit_mw: must
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from optimizer.errors import ScenarioError
 
@@ -29,19 +31,78 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
+def _iso(v: Any) -> Any:
+    """YAML reads 2025-07-01 as a date: accept it as text."""
+    return v.isoformat() if isinstance(v, dt.date | dt.datetime) else v
+
+
 class TimeSpec(_Strict):
-    """Modelled hours."""
+    """Modelled hours: ``steps`` hours from ``start``, or whole UTC days (``days`` from ``start``,
+    or a list of ``dates``)."""
 
     steps: int = Field(24, ge=1, description="number of modelled hours")
     weight: Positive | None = Field(
         None, description="hours of the year each modelled hour stands for (default 8760 / steps)"
     )
-    start: str = Field("2025-01-01T00:00", description="UTC timestamp of the first modelled hour")
+    start: str = Field("2025-01-01T00:00", description="UTC timestamp (or date) of the first modelled hour")
+    days: int | None = Field(None, ge=1, description="whole days from start (sets steps = 24 x days)")
+    dates: list[str] | None = Field(None, min_length=1, description="whole UTC days to model (sets steps)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_steps(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "start" in data:
+            data["start"] = _iso(data["start"])
+        if isinstance(data.get("dates"), list):
+            data["dates"] = [_iso(d) for d in data["dates"]]
+        implied = None
+        if isinstance(data.get("days"), int) and not isinstance(data.get("days"), bool):
+            implied, what = 24 * data["days"], f"time.days ({data['days']})"
+        if isinstance(data.get("dates"), list):
+            if data.get("days") is not None:
+                raise ValueError("give either days (with start) or dates, not both")
+            implied, what = 24 * len(data["dates"]), f"{len(data['dates'])} time.dates"
+        if implied is not None:
+            if "steps" in data and data["steps"] != implied:
+                raise ValueError(f"steps ({data['steps']}) disagrees with {what} = {implied} hours")
+            data["steps"] = implied
+        return data
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_timestamp(cls, v: str) -> str:
+        try:
+            pd.Timestamp(v)
+        except (ValueError, TypeError):
+            raise ValueError(f"not a date or timestamp, got {v!r}") from None
+        return v
+
+    @field_validator("dates")
+    @classmethod
+    def _dates_are_days(cls, v: list[str] | None) -> list[str] | None:
+        for i, d in enumerate(v or []):
+            try:
+                pd.Timestamp(d)
+            except (ValueError, TypeError):
+                raise ValueError(f"item {i} is not a date, got {d!r}") from None
+        return v
 
     @property
     def weight_h(self) -> float:
         """Hours of the year one modelled hour stands for."""
         return self.weight if self.weight is not None else 8760.0 / self.steps
+
+    def index(self) -> pd.DatetimeIndex:
+        """UTC timestamps (tz-naive) of the modelled hours."""
+        if self.dates:
+            days = [pd.date_range(pd.Timestamp(d).normalize(), periods=24, freq="h") for d in self.dates]
+            return pd.DatetimeIndex(pd.concat([d.to_series() for d in days]).values, name="time")
+        start = pd.Timestamp(self.start)
+        start = start.tz_convert("UTC").tz_localize(None) if start.tzinfo else start
+        return pd.date_range(start, periods=self.steps, freq="h", name="time")
 
 
 class Finance(_Strict):
@@ -59,6 +120,10 @@ class Site(_Strict):
     build_cost_usd: NonNeg = Field(0.0, description="one-off cost of opening the site, USD")
     build_cost_usd_per_mw: NonNeg = Field(0.0, description="facility cost per MW of IT capacity, USD/MW")
     lifetime_years: Positive = Field(15.0, description="facility life for annualising, years")
+    lat: float | None = Field(None, ge=-90, le=90, description="latitude, degrees (for derived latency)")
+    lon: float | None = Field(None, ge=-180, le=180, description="longitude, degrees (for derived latency)")
+    state_funded: bool = Field(False, description="state-funded site (China's 2025-11 domestic-chip rule)")
+    name: str | None = None
 
     @field_validator("carbon_kg_per_mwh")
     @classmethod
@@ -82,6 +147,14 @@ class Gpu(_Strict):
     power_kw_per_gpu: Positive = Field(description="all-in IT draw at full load, kW per GPU")
     idle_power_kw_per_gpu: NonNeg = Field(0.0, description="all-in IT draw when idle, kW per GPU")
     available_in: list[str] | None = Field(None, description="countries it may be installed in; None = everywhere")
+    made_in: str | None = Field(None, description="country of the vendor (for '*foreign' policy rules)")
+    bf16_tflops: Positive | None = Field(None, description="dense BF16 TFLOPS")
+    fp8_tflops: Positive | None = Field(None, description="dense FP8 TFLOPS (None = no native FP8)")
+    fp4_tflops: Positive | None = Field(None, description="dense FP4 TFLOPS (None = no native FP4)")
+    hbm_gb: Positive | None = Field(None, description="HBM capacity, GB")
+    hbm_tb_s: Positive | None = Field(None, description="HBM bandwidth, TB/s")
+    scaleup_domain_gpus: int | None = Field(None, ge=1, description="GPUs in one scale-up (NVLink-class) domain")
+    name: str | None = None
 
 
 class Throughput(_Strict):
@@ -90,6 +163,7 @@ class Throughput(_Strict):
     output_tokens_per_s: Positive = Field(description="decode rate, output tokens/s per GPU")
     input_tokens_per_s: Positive = Field(description="prefill rate, input tokens/s per GPU")
     nodes_per_replica: int = Field(1, ge=1, description="nodes in the smallest serving replica")
+    source: str | None = Field(None, description="where the figures come from")
 
 
 class Llm(_Strict):
@@ -98,6 +172,8 @@ class Llm(_Strict):
     input_per_output: NonNeg = Field(description="input tokens per output token")
     max_rtt_ms: Positive | None = Field(None, description="network round-trip limit site↔market, ms")
     throughput: dict[str, Throughput] = Field(default_factory=dict, description="by gpu id")
+    tokens_per_s_per_user: Positive | None = Field(None, description="service level the throughput is for")
+    name: str | None = None
 
 
 class Market(_Strict):
@@ -111,6 +187,10 @@ class Market(_Strict):
     unserved_penalty_usd_per_mtok: NonNeg | None = Field(
         None, description="penalty per million unserved tokens (overrides the scenario's)"
     )
+    lat: float | None = Field(None, ge=-90, le=90, description="latitude, degrees")
+    lon: float | None = Field(None, ge=-180, le=180, description="longitude, degrees")
+    timezone: str | None = Field(None, description="IANA time zone")
+    name: str | None = None
 
     @field_validator("demand_output_tokens_per_s")
     @classmethod
@@ -118,6 +198,15 @@ class Market(_Strict):
         for series in v.values():
             _check_series(series, lambda x: x >= 0, "must be >= 0")
         return v
+
+
+class SupplyCap(_Strict):
+    """At most ``max_gpus`` accelerators of the listed types at all sites of one country."""
+
+    gpus: list[str] = Field(min_length=1)
+    country: str = Field(min_length=2)
+    max_gpus: int = Field(ge=0)
+    source: str | None = None
 
 
 class Scenario(_Strict):
@@ -139,6 +228,8 @@ class Scenario(_Strict):
     unserved_penalty_usd_per_mtok: NonNeg | None = Field(
         None, description="penalty per million unserved tokens; None = all demand must be served"
     )
+    policy: str | list[str] | None = Field(None, description="chip-policy rule set id(s) in data/policies")
+    supply_caps: list[SupplyCap] = Field(default_factory=list, description="accelerator supply limits by country")
     source_file: str | None = Field(None, exclude=True, description="where it was read from")
 
     def to_yaml(self) -> str:
@@ -304,6 +395,18 @@ def check_references(sc: Scenario, file: str) -> list[str]:
         for mid in row:
             if mid not in sc.markets:
                 problems.append(f"{file}: latency_ms.{sid}.{mid}: unknown market id{_close(mid, sc.markets)}")
+    policy_ids = [sc.policy] if isinstance(sc.policy, str) else list(sc.policy or [])
+    if policy_ids:
+        from optimizer import policies
+
+        for pid in policy_ids:
+            if pid not in policies.available():
+                problems.append(f"{file}: policy: unknown rule set {pid!r}{_close(pid, policies.available())}; "
+                                f"available: {', '.join(policies.available())}")
+    for i, cap in enumerate(sc.supply_caps):
+        for gid in cap.gpus:
+            if gid not in sc.gpus:
+                problems.append(f"{file}: supply_caps[{i}].gpus: unknown gpu id {gid!r}{_close(gid, sc.gpus)}")
     for section in ("sites", "gpus", "llms", "markets"):
         if not getattr(sc, section):
             problems.append(f"{file}: {section}: must list at least one entry")
@@ -330,12 +433,19 @@ def read_yaml(path: Path) -> Any:
         raise ScenarioError(f"{path.name}:{where}: malformed YAML: {problem}") from None
 
 
-def scenario_from_dict(data: Any, file: str = "<scenario>") -> Scenario:
-    """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem."""
+def scenario_from_dict(data: Any, file: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem.
+
+    Catalog references (``include``), ``demand_share`` and series files are expanded first
+    (see :mod:`optimizer.catalog`); relative file paths are taken from ``base_dir``.
+    """
+    from optimizer.catalog import resolve
+
     if data is None:
         raise ScenarioError(f"{file}: the scenario is empty")
     if not isinstance(data, dict):
         raise ScenarioError(f"{file}: the scenario must be a mapping of keys, got {type(data).__name__}")
+    data = resolve(data, base_dir or Path.cwd(), file)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -350,7 +460,7 @@ def scenario_from_dict(data: Any, file: str = "<scenario>") -> Scenario:
 def load_scenario(path: str | Path | None = None) -> Scenario:
     """Read and validate a scenario YAML file (the bundled default when ``path`` is None)."""
     p = Path(path) if path is not None else DEFAULT_SCENARIO
-    sc = scenario_from_dict(read_yaml(p), p.name)
+    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent)
     return sc.model_copy(update={"source_file": str(p.resolve())})
 
 

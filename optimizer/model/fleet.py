@@ -34,7 +34,26 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
         ],
         lb=None, ub=0.0, description="busy GPUs within installed GPUs",
     )
+    _supply_caps(b, inputs, sets)
     g, s = sets.fleet_gpu, sets.fleet_site
     capex = inputs["capex_usd_per_gpu"].values[g] * gpu_crf(inputs)[g]
     facility = inputs["power_kw_per_gpu"].values[g] / 1000.0 * inputs["build_cost_usd_per_mw"].values[s] * site_crf(inputs)[s]
     b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * (capex + facility) / MUSD)
+
+
+def _supply_caps(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
+    """``supply_cap``: GPUs of the cap's types at all sites of its country <= max_gpus.
+
+    sum_{(s,g,l): country(s) = c, g in G_c} gpus_per_replica * replicas[s,g,l] <= max_gpus_c
+    """
+    n_cap = inputs.sizes.get("cap", 0)
+    if not n_cap:
+        return
+    country = inputs["site_country"].values[sets.fleet_site]
+    member = inputs["cap_gpu"].transpose("cap", "gpu").values[:, sets.fleet_gpu] & (
+        country[None, :] == inputs["cap_country"].values[:, None])
+    rows, f = np.nonzero(member)
+    b.add_rows(
+        "supply_cap", n_cap, [(rows, b.variables["replicas"].cols(f), sets.fleet_gpus_per_replica[f])],
+        lb=None, ub=inputs["cap_max_gpus"].values, description="accelerator supply limits by country",
+    )

@@ -1,0 +1,381 @@
+"""Bundled catalogs (``data/*.csv``, ``models/*.yaml``) and their use from scenario files.
+
+A scenario section may draw entries from a catalog by id and override any field inline::
+
+    sites:
+      include: [cn-nmg, us-ercot]                # or: include: all
+      defaults: {lifetime_years: 20}             # applied to every included entry
+      cn-nmg: {energy_price_usd_per_mwh: 30}     # rescales the hourly profile to a 30 USD/MWh mean
+
+Catalog sites get hourly energy price, carbon intensity and PUE from :mod:`optimizer.profiles` for
+the scenario's hours; catalog markets get ``baseline_output_tokens_per_s`` and a local-time demand
+shape, used by ``demand_share: {llm: fraction}``. A series given as ``{file: prices.csv,
+column: texas}`` is read from a CSV (first column timestamps) or NetCDF file and aligned by
+timestamp.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+from pydantic import ValidationError
+
+from optimizer.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+MODELS = ROOT / "models"
+
+SITE_FIELDS = ("country", "grid_limit_mw", "energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue",
+               "build_cost_usd", "build_cost_usd_per_mw", "lifetime_years", "lat", "lon", "state_funded", "name")
+GPU_FIELDS = ("gpus_per_node", "capex_usd_per_gpu", "lifetime_years", "power_kw_per_gpu", "idle_power_kw_per_gpu",
+              "made_in", "bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb_s", "scaleup_domain_gpus", "name")
+MARKET_FIELDS = ("country", "lat", "lon", "timezone", "name")
+SITE_SERIES = ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@functools.cache
+def _csv(name: str) -> pd.DataFrame:
+    df = pd.read_csv(DATA / name, index_col="id", keep_default_na=False, na_values=[""])
+    return df
+
+
+def sites() -> pd.DataFrame:
+    """Candidate sites (``data/sites.csv``), indexed by id."""
+    return _csv("sites.csv")
+
+
+def gpus() -> pd.DataFrame:
+    """Accelerators (``data/gpus.csv``), indexed by id."""
+    return _csv("gpus.csv")
+
+
+def markets() -> pd.DataFrame:
+    """Demand markets (``data/markets.csv``), indexed by id."""
+    return _csv("markets.csv")
+
+
+def latency_overrides() -> pd.DataFrame:
+    """Cross-border minimum RTTs (``data/latency_overrides.csv``)."""
+    return pd.read_csv(DATA / "latency_overrides.csv")
+
+
+@functools.cache
+def llm_cards() -> dict[str, dict[str, Any]]:
+    """LLM workload cards (``models/*.yaml``) by id."""
+    return {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(MODELS.glob("*.yaml"))}
+
+
+def llms() -> pd.DataFrame:
+    """LLM cards as a table (architecture and serving fields flattened), indexed by id."""
+    rows = []
+    for lid, card in llm_cards().items():
+        row = {"name": card.get("name", lid)}
+        row.update(card.get("architecture", {}))
+        row.update(card.get("serving", {}))
+        row["throughput_gpus"] = " ".join(card.get("throughput", {}))
+        rows.append(pd.Series(row, name=lid))
+    df = pd.DataFrame(rows)
+    df.index.name = "id"
+    return df
+
+
+def policy_table() -> pd.DataFrame:
+    """Bundled chip-policy rule sets, one row each."""
+    from optimizer import policies
+
+    rows = []
+    for pid in policies.available():
+        rs = policies.load(pid)
+        rows.append({"id": pid, "name": rs.name, "effective": rs.effective, "rules": len(rs.rules),
+                     "quantity_caps": len(rs.quantity_caps)})
+    return pd.DataFrame(rows).set_index("id")
+
+
+def table(kind: str) -> pd.DataFrame:
+    """The catalog ``kind`` (sites, gpus, llms, markets, policies) as a DataFrame."""
+    return {"sites": sites, "gpus": gpus, "llms": llms, "markets": markets, "policies": policy_table}[kind]()
+
+
+@functools.cache
+def profiles(year: int) -> xr.Dataset:
+    """Hourly profiles of every catalog site and market for ``year`` (cached on disk)."""
+    from optimizer.profiles import load_profiles
+
+    return load_profiles(sites(), markets(), year)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _close(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _plain(v: Any) -> Any:
+    """numpy/pandas scalars to plain Python; NaN to None."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    return v
+
+
+class _Resolver:
+    def __init__(self, raw: dict[str, Any], base_dir: Path, file: str):
+        from optimizer.scenario import TimeSpec, _format_error
+
+        self.raw, self.base_dir, self.file = raw, base_dir, file
+        self.problems: list[str] = []
+        try:
+            self.time = TimeSpec.model_validate(raw.get("time") or {})
+        except ValidationError as exc:
+            raise ScenarioError([_format_error({**e, "loc": ("time", *e["loc"])}, file) for e in exc.errors()]) from None
+        self.index = self.time.index()
+
+    # ---- helpers
+    def problem(self, path: str, msg: str) -> None:
+        self.problems.append(f"{self.file}: {path}: {msg}")
+
+    def _profiles(self, path: str) -> xr.Dataset | None:
+        years = set(self.index.year)
+        if len(years) != 1:
+            self.problem(path, f"catalog profiles cover one calendar year; the modelled hours span {sorted(years)}")
+            return None
+        ds = profiles(years.pop())
+        idx = self.index
+        if ((idx.month == 2) & (idx.day == 29)).any():
+            self.problem(path, "catalog profiles have no 29 February (8760-hour years)")
+            return None
+        return ds.sel(time=idx)
+
+    def series_from_file(self, path: str, ref: dict[str, Any]) -> list[float] | None:
+        """A series from ``{file, column}`` (CSV: first column timestamps) or ``{file, variable,
+        select}`` (NetCDF), aligned to the modelled hours by timestamp."""
+        allowed = {"file", "column", "variable", "select"}
+        if not isinstance(ref.get("file"), str) or set(ref) - allowed:
+            self.problem(path, f"a series file reference takes keys {sorted(allowed)}, got {sorted(ref)}")
+            return None
+        p = Path(ref["file"])
+        if not p.is_absolute():
+            p = (self.base_dir / p).resolve()
+            roots = [self.base_dir.resolve(), DATA.resolve()]
+            if not any(p.is_relative_to(r) for r in roots):
+                self.problem(path, f"file {ref['file']!r} is outside the scenario's folder and the project's data "
+                                   "folder; give an absolute path to use it")
+                return None
+        if not p.exists():
+            self.problem(path, f"file not found: {p}")
+            return None
+        try:
+            if p.suffix in (".nc", ".nc4", ".netcdf"):
+                ds = xr.open_dataset(p, engine="h5netcdf")
+                name = ref.get("variable") or ref.get("column")
+                if name not in ds:
+                    self.problem(path, f"{p.name} has no variable {name!r}{_close(str(name), ds.data_vars)}")
+                    return None
+                da = ds[name].sel(ref.get("select") or {})
+                s = da.to_series()
+            else:
+                df = pd.read_csv(p, index_col=0, parse_dates=[0])
+                col = ref.get("column")
+                if col not in df.columns:
+                    self.problem(path, f"{p.name} has no column {col!r}{_close(str(col), df.columns)}")
+                    return None
+                s = df[col]
+        except (ValueError, KeyError, OSError) as exc:
+            self.problem(path, f"cannot read {p.name}: {exc}")
+            return None
+        s.index = pd.DatetimeIndex(s.index)
+        if s.index.tz is not None:
+            s.index = s.index.tz_convert("UTC").tz_localize(None)
+        missing = self.index.difference(s.index)
+        if len(missing):
+            self.problem(path, f"{p.name} does not cover {len(missing)} of the {len(self.index)} modelled hours "
+                               f"(first missing: {missing[0]:%Y-%m-%d %H:%M})")
+            return None
+        vals = s.loc[self.index].astype(float)
+        if not np.isfinite(vals.values).all():
+            self.problem(path, f"{p.name} has non-finite values in the modelled hours")
+            return None
+        return vals.tolist()
+
+    def files_in(self, entry: dict[str, Any], path: str, keys: tuple[str, ...]) -> None:
+        for k in keys:
+            if isinstance(entry.get(k), dict):
+                entry[k] = self.series_from_file(f"{path}.{k}", entry[k])
+
+    # ---- sections
+    def section(self, name: str, catalog: pd.DataFrame | dict[str, Any],
+                from_catalog: Callable[[str], dict[str, Any]]) -> dict[str, Any] | None:
+        val = self.raw.get(name)
+        if not isinstance(val, dict):
+            return val
+        val = dict(val)
+        include = val.pop("include", None)
+        defaults = val.pop("defaults", None) or {}
+        if not isinstance(defaults, dict):
+            self.problem(f"{name}.defaults", f"must be a mapping of fields, got {defaults!r}")
+            defaults = {}
+        if include is None:
+            if defaults:
+                self.problem(f"{name}.defaults", "applies to catalog entries: add an include list")
+            return val
+        if include == "all":
+            include = list(catalog.index if isinstance(catalog, pd.DataFrame) else catalog)
+        if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+            self.problem(f"{name}.include", f"must be a list of catalog ids or 'all', got {include!r}")
+            return val
+        ids = catalog.index if isinstance(catalog, pd.DataFrame) else list(catalog)
+        out: dict[str, Any] = {}
+        for cid in include:
+            if cid not in ids:
+                self.problem(f"{name}.include", f"unknown {name[:-1]} id {cid!r}{_close(cid, ids)}")
+                continue
+            entry = self.merge(name, cid, from_catalog(cid), defaults)
+            override = val.pop(cid, None) or {}
+            if not isinstance(override, dict):
+                self.problem(f"{name}.{cid}", f"must be a mapping of fields to override, got {override!r}")
+                override = {}
+            out[cid] = (entry, override)
+        merged: dict[str, Any] = {}
+        for cid, (entry, override) in out.items():
+            merged[cid] = self.merge(name, cid, entry, override)
+        merged.update(val)  # fully inline entries
+        return merged
+
+    def merge(self, section: str, cid: str, entry: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+        entry = dict(entry)
+        for k, v in override.items():
+            if isinstance(v, dict) and isinstance(entry.get(k), dict) and "file" not in v:
+                sub = dict(entry[k])
+                for kk, vv in v.items():
+                    sub[kk] = {**sub[kk], **vv} if isinstance(vv, dict) and isinstance(sub.get(kk), dict) else vv
+                entry[k] = sub
+            elif section == "sites" and k in SITE_SERIES and isinstance(v, int | float) and not isinstance(v, bool) \
+                    and isinstance(entry.get(k), list):
+                old = float(sites().loc[cid, k])
+                entry[k] = _rescale(k, np.asarray(entry[k]), old, float(v)).round(6).tolist()
+            else:
+                entry[k] = v
+        return entry
+
+    def site(self, sid: str) -> dict[str, Any]:
+        row = sites().loc[sid]
+        d = {k: _plain(row[k]) for k in SITE_FIELDS if k in row.index and _plain(row[k]) is not None}
+        d["state_funded"] = bool(row.get("state_funded", False))
+        prof = self._profiles(f"sites.{sid}")
+        if prof is not None:
+            for k in SITE_SERIES:
+                d[k] = prof[k].sel(site=sid).values.round(6).tolist()
+        return d
+
+    def gpu(self, gid: str) -> dict[str, Any]:
+        row = gpus().loc[gid]
+        d = {k: _plain(row[k]) for k in GPU_FIELDS if k in row.index and _plain(row[k]) is not None}
+        for k in ("gpus_per_node", "scaleup_domain_gpus"):
+            if k in d:
+                d[k] = int(d[k])
+        return d
+
+    def llm(self, lid: str) -> dict[str, Any]:
+        card = llm_cards()[lid]
+        sv = card.get("serving", {})
+        d: dict[str, Any] = {"name": card.get("name", lid)}
+        for k in ("input_per_output", "max_rtt_ms", "tokens_per_s_per_user"):
+            if sv.get(k) is not None:
+                d[k] = sv[k]
+        d["throughput"] = {g: dict(t) for g, t in (card.get("throughput") or {}).items()}
+        return d
+
+    def market(self, mid: str) -> dict[str, Any]:
+        row = markets().loc[mid]
+        d = {k: _plain(row[k]) for k in MARKET_FIELDS if k in row.index and _plain(row[k]) is not None}
+        d["baseline_output_tokens_per_s"] = float(row["demand_output_tokens_per_s"])
+        return d
+
+    def demand(self, mid: str, m: dict[str, Any], llm_ids: set[str]) -> None:
+        """``demand_share`` (fraction of the market baseline per LLM) into demand series."""
+        share = m.pop("demand_share", None)
+        baseline = m.pop("baseline_output_tokens_per_s", None)
+        if share is None:
+            return
+        if not isinstance(share, dict):
+            self.problem(f"markets.{mid}.demand_share", f"must map llm ids to fractions, got {share!r}")
+            return
+        if baseline is None:
+            self.problem(f"markets.{mid}.demand_share", "needs baseline_output_tokens_per_s (catalog markets have it)")
+            return
+        shape = np.ones(len(self.index))
+        if mid in markets().index and m.get("timezone") == markets().loc[mid, "timezone"]:
+            prof = self._profiles(f"markets.{mid}")
+            if prof is not None:
+                shape = prof["demand_shape"].sel(market=mid).values
+        demand = dict(m.get("demand_output_tokens_per_s") or {})
+        for lid, frac in share.items():
+            if not isinstance(frac, int | float) or isinstance(frac, bool) or not 0 <= frac <= 1e3:
+                self.problem(f"markets.{mid}.demand_share.{lid}", f"must be a number >= 0, got {frac!r}")
+                continue
+            if lid not in llm_ids:
+                self.problem(f"markets.{mid}.demand_share.{lid}", f"unknown llm id{_close(lid, llm_ids)}")
+                continue
+            demand.setdefault(lid, (float(baseline) * frac * shape).round(3).tolist())
+        m["demand_output_tokens_per_s"] = demand
+
+    def resolve(self) -> dict[str, Any]:
+        out = dict(self.raw)
+        sites_ = self.section("sites", sites(), self.site)
+        gpus_ = self.section("gpus", gpus(), self.gpu)
+        llms_ = self.section("llms", llm_cards(), self.llm)
+        markets_ = self.section("markets", markets(), self.market)
+        if isinstance(sites_, dict):
+            for sid, s in sites_.items():
+                if isinstance(s, dict):
+                    self.files_in(s, f"sites.{sid}", SITE_SERIES)
+            out["sites"] = sites_
+        gpu_ids = set(gpus_) if isinstance(gpus_, dict) else set()
+        if isinstance(gpus_, dict):
+            out["gpus"] = gpus_
+        if isinstance(llms_, dict):
+            catalog_llms = set(self.raw.get("llms", {}).get("include") or []) if isinstance(self.raw.get("llms"), dict) else set()
+            for lid, card in llms_.items():
+                if lid in catalog_llms and isinstance(card, dict) and isinstance(card.get("throughput"), dict):
+                    card["throughput"] = {g: t for g, t in card["throughput"].items() if g in gpu_ids}
+            out["llms"] = llms_
+        llm_ids = set(llms_) if isinstance(llms_, dict) else set()
+        if isinstance(markets_, dict):
+            for mid, m in markets_.items():
+                if isinstance(m, dict):
+                    self.demand(mid, m, llm_ids)
+                    demand = m.get("demand_output_tokens_per_s")
+                    if isinstance(demand, dict):
+                        self.files_in(demand, f"markets.{mid}.demand_output_tokens_per_s", tuple(demand))
+            out["markets"] = markets_
+        if self.problems:
+            raise ScenarioError(self.problems)
+        return out
+
+
+def _rescale(field: str, series: np.ndarray, old_mean: float, new_mean: float) -> np.ndarray:
+    """A catalog profile moved from its annual mean ``old_mean`` to ``new_mean``, shape kept:
+    PUE by its overhead above 1, the others by ratio."""
+    if field == "pue":
+        return 1.0 + (series - 1.0) * ((new_mean - 1.0) / (old_mean - 1.0)) if old_mean > 1 else np.full_like(series, new_mean)
+    return series * (new_mean / old_mean) if old_mean != 0 else np.full_like(series, new_mean)
+
+
+def resolve(raw: dict[str, Any], base_dir: Path, file: str) -> dict[str, Any]:
+    """Expand catalog references, demand shares and series files into a plain scenario mapping."""
+    return _Resolver(raw, base_dir, file).resolve()
