@@ -126,7 +126,7 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
 
 def _derived_latency(sc: Scenario) -> np.ndarray:
     """RTT (site, market) from coordinates where both ends have them (optimizer.latency), else NaN."""
-    from optimizer.catalog import latency_overrides
+    from optimizer.catalog import latency_overrides, markets
 
     lat = np.full((len(sc.sites), len(sc.markets)), np.nan)
     s_ok = [k for k, s in sc.sites.items() if s.lat is not None and s.lon is not None]
@@ -139,7 +139,7 @@ def _derived_latency(sc: Scenario) -> np.ndarray:
                         for k in m_ok}).T
     sdf[["lat", "lon"]] = sdf[["lat", "lon"]].astype(float)
     mdf[["lat", "lon"]] = mdf[["lat", "lon"]].astype(float)
-    rtt = latency_matrix(sdf, mdf, latency_overrides())
+    rtt = latency_matrix(sdf, mdf, latency_overrides(), reference_markets=markets())
     si = [list(sc.sites).index(k) for k in s_ok]
     mi = [list(sc.markets).index(k) for k in m_ok]
     lat[np.ix_(si, mi)] = rtt.values

@@ -7,7 +7,7 @@ factor) and add switching and queueing (fixed overhead). The two constants were 
 published round-trip times in ``data/latency_reference.csv`` (Azure P95 and AWS inter-region
 RTTs): with 1.5 and 5 ms, 31 of the 33 measured pairs fall within ±35% (median absolute error 17%;
 a least-squares fit gives 1.60 and 9.5 ms and does no better on that count). The two misses are
-Hong Kong ↔ Europe paths that detour around Asia. Cross-border paths out of mainland China are
+Hong Kong ↔ Amsterdam and Dubai ↔ Frankfurt, paths that detour. Cross-border paths out of mainland China are
 slower than distance says; ``data/latency_overrides.csv`` sets minimum RTTs for them.
 """
 
@@ -38,14 +38,20 @@ def rtt_from_km(km: np.ndarray) -> np.ndarray:
     return OVERHEAD_MS + 2.0 * np.asarray(km) * ROUTE_FACTOR / FIBRE_KM_PER_MS
 
 
-def latency_matrix(sites: pd.DataFrame, markets: pd.DataFrame, overrides: pd.DataFrame | None = None) -> pd.DataFrame:
+def latency_matrix(
+    sites: pd.DataFrame, markets: pd.DataFrame, overrides: pd.DataFrame | None = None,
+    reference_markets: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """RTT in ms, sites (rows) × markets (columns), with cross-border minimums applied.
 
     ``sites`` and ``markets`` have columns lat, lon, country (index = ids). ``overrides`` has
     from_country, to_market, min_rtt_ms: a site in ``from_country`` serving ``to_market`` (in
     another country) takes at least that RTT; a site abroad serving a market in ``from_country``
-    takes the minimum listed for the override market nearest to the site (the same path reversed).
+    takes the minimum listed for the override market nearest to the site (the same path reversed),
+    looked up among ``reference_markets`` (lat, lon; default ``markets``) so that the answer does not
+    depend on which markets a scenario happens to include.
     """
+    ref_m = markets if reference_markets is None else reference_markets
     km = great_circle_km(sites["lat"].values[:, None], sites["lon"].values[:, None],
                          markets["lat"].values[None, :], markets["lon"].values[None, :])
     rtt = rtt_from_km(km)
@@ -54,17 +60,16 @@ def latency_matrix(sites: pd.DataFrame, markets: pd.DataFrame, overrides: pd.Dat
         m_country = markets["country"].values
         for country, rows in overrides.groupby("from_country"):
             mins = rows.set_index("to_market")["min_rtt_ms"]
-            known = [m for m in mins.index if m in markets.index]
-            col = {m: markets.index.get_loc(m) for m in known}
             out_site = s_country == country
-            for m in known:  # site in the country, market abroad
-                j = col[m]
+            for m in mins.index.intersection(markets.index):  # site in the country, market abroad
+                j = markets.index.get_loc(m)
                 if m_country[j] != country:
                     rtt[out_site, j] = np.maximum(rtt[out_site, j], mins[m])
+            known = [m for m in mins.index if m in ref_m.index]
             if not known:
                 continue
             # site abroad, market in the country: nearest override market to the site
-            ref = markets.loc[known]
+            ref = ref_m.loc[known]
             d = great_circle_km(sites["lat"].values[:, None], sites["lon"].values[:, None],
                                 ref["lat"].values[None, :], ref["lon"].values[None, :])
             nearest_min = mins[known].values[np.argmin(d, axis=1)]

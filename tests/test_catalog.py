@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 import yaml
 
 from optimizer import ScenarioError, catalog, policies, solve
@@ -227,3 +228,19 @@ def test_catalog_cli_json_and_country_filter(capsys):
 def test_default_scenario_uses_catalog_references():
     raw = yaml.safe_load((catalog.DATA / "scenarios" / "default.yaml").read_text())
     assert all("include" in raw[k] for k in ("sites", "gpus", "llms", "markets"))
+
+
+def test_series_from_netcdf_file(tmp_path):
+    times = pd.date_range("2025-07-01", periods=24, freq="h")
+    ds = xr.Dataset({"price": (("site", "time"), np.vstack([np.full(24, 10.0), np.arange(24.0)]))},
+                    coords={"site": ["a", "us-ercot"], "time": times})
+    ds.to_netcdf(tmp_path / "prices.nc", engine="h5netcdf")
+    d = _mixed()
+    d["sites"]["us-ercot"]["energy_price_usd_per_mwh"] = {"file": "prices.nc", "variable": "price",
+                                                          "select": {"site": "us-ercot"}}
+    sc = scenario_from_dict(d, "m.yaml", tmp_path)
+    assert sc.sites["us-ercot"].energy_price_usd_per_mwh == list(np.arange(24.0))
+    d["sites"]["us-ercot"]["energy_price_usd_per_mwh"] = {"file": "prices.nc", "variable": "prize"}
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(d, "m.yaml", tmp_path)
+    assert "prices.nc has no variable 'prize' (did you mean 'price'?)" in err.value.messages[0]
