@@ -34,11 +34,11 @@ def _rss_mb() -> float:
 def run_pipeline(size: str, time_limit: float, npz: str) -> dict:
     """Full path in this process; saves the arrays to ``npz`` for the HiGHS-alone run."""
     import highspy
+    from synthetic import synthetic_scenario
 
     from optimizer import highs
     from optimizer.inputs import build_inputs
     from optimizer.model import build_model
-    from synthetic import synthetic_scenario
 
     ns, nm, nl, nh = (int(x) for x in size.split("x"))
     sc = synthetic_scenario(ns, nm, nl, nh)

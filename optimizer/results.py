@@ -9,7 +9,6 @@ from optimizer.model import PlanningModel
 from optimizer.model.objective import MUSD, gpu_crf, site_crf
 from optimizer.model.sets import MTOK
 
-
 FLOW_TOL_MTOK = 1e-9
 """Flows below this (million tokens/s, i.e. 0.001 token/s) are solver noise, reported as zero."""
 
