@@ -29,7 +29,7 @@ def _fmt_usd(x: float) -> str:
 def print_summary(s: dict) -> None:
     """A readable plan summary on stdout."""
     print(f"scenario {s['scenario']}: {s['status']}"
-          + (f" (gap {s["mip_gap"]:.2%})" if (s.get("mip_gap") or 0) >= 5e-5 else ""))
+          + (f" (gap {s['mip_gap']:.2%})" if (s.get('mip_gap') or 0) >= 5e-5 else ""))
     print(f"  model      {s['num_variables']:,} variables ({s['num_integer_variables']:,} integer), "
           f"{s['num_constraints']:,} constraints, {s['num_nonzeros']:,} nonzeros")
     print(f"  time       build {s['build_seconds']:.2f} s, HiGHS {s['solve_seconds']:.2f} s")
