@@ -116,6 +116,31 @@ def profiles(year: int) -> xr.Dataset:
     return load_profiles(sites(), markets(), year)
 
 
+def estimate_throughput(
+    gpu: str, llm: str, precision: str | None = None, tokens_per_s_per_user: float = 20.0,
+    input_len: int = 4096, output_len: int = 1024,
+) -> Any:
+    """Throughput estimate (:class:`optimizer.throughput.ThroughputEstimate`) for catalog ids."""
+    from optimizer import throughput as tp
+
+    if gpu not in gpus().index:
+        raise ScenarioError(f"--gpu: unknown accelerator id {gpu!r}{_close(gpu, gpus().index)}")
+    if llm not in llm_cards():
+        raise ScenarioError(f"--llm: unknown LLM id {llm!r}{_close(llm, llm_cards())}")
+    spec = tp.llm_spec_from_card(llm_cards()[llm], llm)
+    gspec = _gpu_spec(gpu, {k: _plain(v) for k, v in gpus().loc[gpu].items()})
+    return tp.estimate(gspec, spec, precision or spec.card_precision or "bf16", tokens_per_s_per_user,
+                       input_len, output_len)
+
+
+def calibration() -> pd.DataFrame:
+    """Refit the estimator on ``data/benchmarks.csv``: per-row estimate, measurement, errors."""
+    from optimizer import throughput as tp
+
+    return tp.calibrate(tp.load_benchmarks(DATA / "benchmarks.csv"), tp.load_gpu_specs(DATA / "gpus.csv"),
+                        tp.load_llm_specs(MODELS))
+
+
 # --------------------------------------------------------------------------- resolution
 
 
@@ -293,12 +318,69 @@ class _Resolver:
     def llm(self, lid: str) -> dict[str, Any]:
         card = llm_cards()[lid]
         sv = card.get("serving", {})
-        d: dict[str, Any] = {"name": card.get("name", lid)}
-        for k in ("input_per_output", "max_rtt_ms", "tokens_per_s_per_user"):
+        d: dict[str, Any] = {"name": card.get("name", lid), "card": lid}
+        for k in ("input_per_output", "max_rtt_ms", "tokens_per_s_per_user", "precision"):
             if sv.get(k) is not None:
                 d[k] = sv[k]
         d["throughput"] = {g: dict(t) for g, t in (card.get("throughput") or {}).items()}
         return d
+
+    def service_level(self, lid: str, llm: dict[str, Any], stated: set[str]) -> None:
+        """Apply ``service_tier``; a card's throughput stated for another per-user speed is dropped
+        (the estimator refills it), throughput written in the scenario is kept."""
+        from optimizer.scenario import SERVICE_TIERS
+
+        tier = llm.get("service_tier")
+        if tier is None:
+            return
+        if tier not in SERVICE_TIERS:
+            return  # the schema reports it
+        target = SERVICE_TIERS[tier]
+        card = llm_cards().get(str(llm.get("card")), {})
+        card_speed = (card.get("serving") or {}).get("tokens_per_s_per_user")
+        explicit = (self.raw.get("llms") or {}).get(lid) if isinstance(self.raw.get("llms"), dict) else None
+        if isinstance(explicit, dict) and "tokens_per_s_per_user" in explicit and explicit["tokens_per_s_per_user"] != target:
+            self.problem(f"llms.{lid}", f"service_tier {tier!r} means {target:g} tokens/s per user, but "
+                                        f"tokens_per_s_per_user is {explicit['tokens_per_s_per_user']!r}")
+            return
+        llm["tokens_per_s_per_user"] = target
+        if card_speed != target and isinstance(llm.get("throughput"), dict):
+            llm["throughput"] = {g: t for g, t in llm["throughput"].items() if g in stated}
+
+    def estimate_missing(self, lid: str, llm: dict[str, Any], gpus_: dict[str, Any]) -> None:
+        """Fill throughput for accelerators the LLM has none for, with :func:`optimizer.throughput.estimate`."""
+        from optimizer import throughput as tp
+
+        card_id = llm.get("card")
+        speed = llm.get("tokens_per_s_per_user")
+        if card_id is None or speed is None:
+            return
+        if card_id not in llm_cards():
+            self.problem(f"llms.{lid}.card", f"unknown model card {card_id!r}{_close(str(card_id), llm_cards())}")
+            return
+        spec = tp.llm_spec_from_card(llm_cards()[card_id], card_id)
+        throughput = dict(llm.get("throughput") or {})
+        precision = str(llm.get("precision") or spec.card_precision or "bf16")
+        out_len = int(llm.get("request_output_tokens") or 1000)
+        in_len = max(1, round(float(llm.get("input_per_output") or 0) * out_len))
+        for gid, g in gpus_.items():
+            if gid in throughput or not isinstance(g, dict):
+                continue
+            gspec = _gpu_spec(gid, g)
+            if gspec is None:
+                continue
+            est = tp.estimate(gspec, spec, precision, float(speed), in_len, out_len)
+            if not getattr(est, "feasible", True) or est.output_tokens_per_s_per_gpu <= 0:
+                continue
+            throughput[gid] = {
+                "output_tokens_per_s": round(est.output_tokens_per_s_per_gpu, 1),
+                "input_tokens_per_s": round(est.input_tokens_per_s_per_gpu, 1),
+                "nodes_per_replica": int(est.nodes_per_replica),
+                "source": f"estimated: optimizer.throughput at {float(speed):g} tokens/s/user, {precision}, "
+                          f"{in_len} in / {out_len} out (calibration median error "
+                          f"{tp.CALIBRATION_MEDIAN_ABS_REL_ERROR:.0%}, docs/throughput.md)",
+            }
+        llm["throughput"] = throughput
 
     def market(self, mid: str) -> dict[str, Any]:
         row = markets().loc[mid]
@@ -349,10 +431,15 @@ class _Resolver:
         if isinstance(gpus_, dict):
             out["gpus"] = gpus_
         if isinstance(llms_, dict):
-            catalog_llms = set(self.raw.get("llms", {}).get("include") or []) if isinstance(self.raw.get("llms"), dict) else set()
-            for lid, card in llms_.items():
-                if lid in catalog_llms and isinstance(card, dict) and isinstance(card.get("throughput"), dict):
-                    card["throughput"] = {g: t for g, t in card["throughput"].items() if g in gpu_ids}
+            raw_llms = self.raw.get("llms") if isinstance(self.raw.get("llms"), dict) else {}
+            for lid, llm in llms_.items():
+                if isinstance(llm, dict):
+                    stated = (raw_llms.get(lid) or {}).get("throughput") if isinstance(raw_llms.get(lid), dict) else None
+                    self.service_level(lid, llm, set(stated or {}))
+                    if isinstance(llm.get("throughput"), dict):
+                        llm["throughput"] = {g: t for g, t in llm["throughput"].items() if g in gpu_ids}
+                    if isinstance(gpus_, dict):
+                        self.estimate_missing(lid, llm, gpus_)
             out["llms"] = llms_
         llm_ids = set(llms_) if isinstance(llms_, dict) else set()
         if isinstance(markets_, dict):
@@ -366,6 +453,23 @@ class _Resolver:
         if self.problems:
             raise ScenarioError(self.problems)
         return out
+
+
+def _gpu_spec(gid: str, g: dict[str, Any]) -> Any:
+    """The estimator's view of a scenario accelerator, or None when its specs are not given."""
+    from optimizer import throughput as tp
+
+    need = ("bf16_tflops", "hbm_gb", "hbm_tb_s", "power_kw_per_gpu")
+    if any(not isinstance(g.get(k), int | float) for k in need):
+        return None
+    vendor = str(g.get("vendor") or g.get("name") or "").split(" ")[0]
+    return tp.GpuSpec(
+        id=gid, bf16_tflops=float(g["bf16_tflops"]), fp8_tflops=g.get("fp8_tflops"), fp4_tflops=g.get("fp4_tflops"),
+        hbm_gb=float(g["hbm_gb"]), hbm_tb_s=float(g["hbm_tb_s"]), power_kw_per_gpu=float(g["power_kw_per_gpu"]),
+        idle_power_kw_per_gpu=float(g.get("idle_power_kw_per_gpu") or 0.0),
+        gpus_per_node=int(g.get("gpus_per_node") or 8), scaleup_domain_gpus=int(g.get("scaleup_domain_gpus") or 8),
+        vendor=vendor,
+    )
 
 
 def _rescale(field: str, series: np.ndarray, old_mean: float, new_mean: float) -> np.ndarray:

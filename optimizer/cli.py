@@ -95,6 +95,39 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_throughput(args: argparse.Namespace) -> int:
+    from optimizer.catalog import estimate_throughput
+
+    est = estimate_throughput(args.gpu, args.llm, args.precision, args.tokens_per_s_per_user, args.input_len,
+                              args.output_len)
+    d = est.as_dict()
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    print(f"{args.llm} on {args.gpu} at {args.tokens_per_s_per_user:g} tokens/s per user, "
+          f"{args.input_len} in / {args.output_len} out:")
+    for k, v in d.items():
+        print(f"  {k:36s} {v:,.4g}" if isinstance(v, int | float) and not isinstance(v, bool) else f"  {k:36s} {v}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from optimizer.catalog import calibration
+
+    df = calibration()
+    cols = [c for c in ("id", "gpu", "llm", "metric", "measured", "estimate", "rel_error", "loo_estimate",
+                        "loo_rel_error") if c in df.columns]
+    with pd.option_context("display.width", 250, "display.max_rows", 500):
+        print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    summary = df.attrs.get("summary", {})
+    print()
+    for k, v in summary.items():
+        print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(json_schema(), indent=2))
     return 0
@@ -120,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--country", action="append", help="only rows of this country (ISO2; repeatable)")
     c.add_argument("--json", action="store_true", help="print a JSON list of records, ids under 'id'")
     c.set_defaults(func=_cmd_catalog)
+    t = sub.add_parser("throughput", help="estimate throughput and energy per token of an LLM on an accelerator")
+    t.add_argument("--gpu", required=True, help="accelerator id (tokenomics catalog gpus)")
+    t.add_argument("--llm", required=True, help="LLM id (tokenomics catalog llms)")
+    t.add_argument("--precision", help="weights precision: bf16, fp8, fp4, int8 (default: the card's)")
+    t.add_argument("--tokens-per-s-per-user", type=float, default=20.0, help="output tokens/s per user (default 20)")
+    t.add_argument("--input-len", type=int, default=4096, help="input tokens per request (default 4096)")
+    t.add_argument("--output-len", type=int, default=1024, help="output tokens per request (default 1024)")
+    t.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    t.set_defaults(func=_cmd_throughput)
+    cal = sub.add_parser("calibrate", help="estimator vs published measurements (data/benchmarks.csv)")
+    cal.set_defaults(func=_cmd_calibrate)
     sch = sub.add_parser("schema", help="print the scenario JSON Schema")
     sch.set_defaults(func=_cmd_schema)
     return p

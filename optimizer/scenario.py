@@ -166,14 +166,32 @@ class Throughput(_Strict):
     source: str | None = Field(None, description="where the figures come from")
 
 
+SERVICE_TIERS = {"batch": 5.0, "chat": 20.0, "fast": 100.0}
+"""Output tokens/s per user of the named service tiers."""
+
+
 class Llm(_Strict):
     """An LLM workload."""
 
     input_per_output: NonNeg = Field(description="input tokens per output token")
     max_rtt_ms: Positive | None = Field(None, description="network round-trip limit site↔market, ms")
     throughput: dict[str, Throughput] = Field(default_factory=dict, description="by gpu id")
-    tokens_per_s_per_user: Positive | None = Field(None, description="service level the throughput is for")
+    tokens_per_s_per_user: Positive | None = Field(None, description="service level: output tokens/s per user")
+    service_tier: str | None = Field(
+        None, description=f"named service level ({', '.join(f'{k} = {v:g}' for k, v in SERVICE_TIERS.items())} "
+                          "tokens/s per user); sets tokens_per_s_per_user")
+    card: str | None = Field(None, description="model card (models/<id>.yaml) whose architecture the "
+                                               "throughput estimator uses for pairs without a stated throughput")
+    precision: str | None = Field(None, description="serving precision of the weights (bf16, fp8, fp4, int8)")
+    request_output_tokens: int = Field(1000, ge=1, description="output tokens per request (estimator)")
     name: str | None = None
+
+    @field_validator("service_tier")
+    @classmethod
+    def _known_tier(cls, v: str | None) -> str | None:
+        if v is not None and v not in SERVICE_TIERS:
+            raise ValueError(f"must be one of {', '.join(SERVICE_TIERS)}, got {v!r}")
+        return v
 
 
 class Market(_Strict):

@@ -1,0 +1,276 @@
+"""Tests for optimizer.throughput: memory fit, monotonicity, energy, calibration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer import throughput as tp
+
+ROOT = Path(__file__).resolve().parents[1]
+GPUS_CSV = ROOT / "data" / "gpus.csv"
+MODELS = ROOT / "models"
+BENCH = ROOT / "data" / "benchmarks.csv"
+
+# Inline fallbacks (facts.md sections 1a and 2) so the pure-model tests run even when the
+# catalogs are being rewritten; the calibration tests need the real files.
+_INLINE_GPUS = {
+    "h100": tp.GpuSpec("h100", 989, 1979, None, 80, 3.35, 1.05, 0.315, 8, 8, "NVIDIA"),
+    "h800": tp.GpuSpec("h800", 989, 1979, None, 80, 3.35, 1.05, 0.315, 8, 8, "NVIDIA"),
+    "h200": tp.GpuSpec("h200", 989, 1979, None, 141, 4.8, 1.05, 0.315, 8, 8, "NVIDIA"),
+    "b200": tp.GpuSpec("b200", 2250, 4500, 9000, 180, 8.0, 1.5, 0.45, 8, 8, "NVIDIA"),
+    "mi300x": tp.GpuSpec("mi300x", 1307, 2615, None, 192, 5.3, 1.125, 0.337, 8, 8, "AMD"),
+    "ascend-910c": tp.GpuSpec("ascend-910c", 780, None, None, 128, 3.2, 1.456, 0.437, 8, 384,
+                              "Huawei"),
+}
+_INLINE_LLMS = {
+    "deepseek-v3": tp.LlmSpec("deepseek-v3", 671, 37, 61, "mla", 128, 128, 128, 512, 64, 256, 8,
+                              1, 131072, 70272, 7168, 671, "fp8", "bf16"),
+    "llama-3.1-8b": tp.LlmSpec("llama-3.1-8b", 8.0, 8.0, 32, "gqa", 32, 8, 128, 0, 0, 0, 0, 0,
+                               131072, 131072, 4096, 16.1, "bf16", "bf16"),
+    "llama-3.1-70b": tp.LlmSpec("llama-3.1-70b", 70.6, 70.6, 80, "gqa", 64, 8, 128, 0, 0, 0, 0,
+                                0, 131072, 327680, 8192, 70.6, "fp8", "bf16"),
+    "llama-3.1-405b": tp.LlmSpec("llama-3.1-405b", 405, 405, 126, "gqa", 128, 8, 128, 0, 0, 0, 0,
+                                 0, 131072, 516096, 16384, 405, "fp8", "bf16"),
+    "gpt-oss-120b": tp.LlmSpec("gpt-oss-120b", 117, 5.1, 36, "gqa", 64, 8, 64, 0, 0, 128, 4, 0,
+                               131072, 36864, 2880, 65.1, "fp4", "bf16"),
+}
+
+
+@pytest.fixture(scope="module")
+def gpus() -> dict[str, tp.GpuSpec]:
+    if GPUS_CSV.exists():
+        return {**_INLINE_GPUS, **tp.load_gpu_specs(GPUS_CSV)}
+    return dict(_INLINE_GPUS)
+
+
+@pytest.fixture(scope="module")
+def llms() -> dict[str, tp.LlmSpec]:
+    real = tp.load_llm_specs(MODELS) if MODELS.exists() else {}
+    return {**_INLINE_LLMS, **real}
+
+
+@pytest.fixture(scope="module")
+def bench() -> pd.DataFrame:
+    return tp.load_benchmarks(BENCH)
+
+
+@pytest.fixture(scope="module")
+def calib(bench, gpus, llms) -> pd.DataFrame:
+    """Full refit with leave-one-out (a few seconds)."""
+    return tp.calibrate(bench, gpus, llms, loo=True)
+
+
+# --------------------------------------------------------------------------------------
+# memory fit
+# --------------------------------------------------------------------------------------
+
+
+def test_llama_405b_bf16_needs_multinode_on_h100(gpus, llms):
+    llm, gpu = llms["llama-3.1-405b"], gpus["h100"]
+    n = tp.min_replica_gpus(gpu, llm, "bf16")
+    assert n > gpu.gpus_per_node, f"405B bf16 (810 GB) should not fit one 8x80 GB node, got {n} GPUs"
+    est = tp.estimate(gpu, llm, "bf16", 10, 2000, 500)
+    assert est.feasible and est.nodes_per_replica >= 2, est.as_dict()
+    assert est.weight_gb_per_gpu * est.gpus_per_replica == pytest.approx(810, rel=0.02)
+
+
+def test_llama_8b_fits_one_gpu(gpus, llms):
+    llm, gpu = llms["llama-3.1-8b"], gpus["h100"]
+    assert tp.min_replica_gpus(gpu, llm, "bf16") == 1
+    est = tp.estimate(gpu, llm, "bf16", 20, 2000, 500, tp.Factors(replica_policy="smallest"))
+    assert est.feasible and est.gpus_per_replica == 1 and est.nodes_per_replica == 1
+
+
+def test_deepseek_fp8_needs_two_h100_nodes_but_one_b200_node(gpus, llms):
+    ds = llms["deepseek-v3"]
+    assert tp.min_replica_gpus(gpus["h100"], ds, "fp8") == 16
+    assert tp.min_replica_gpus(gpus["b200"], ds, "fp8") == 8
+
+
+def test_kv_cache_fits_in_memory(gpus, llms):
+    for gid in ("h100", "h200", "b200", "mi300x"):
+        for lid, prec in (("llama-3.1-70b", "fp8"), ("deepseek-v3", "fp8"), ("gpt-oss-120b", "fp4")):
+            e = tp.estimate(gpus[gid], llms[lid], prec, 10, 4000, 1000)
+            used = e.weight_gb_per_gpu + e.kv_gb_per_gpu
+            assert used <= gpus[gid].hbm_gb * 0.9 + 1e-6, (gid, lid, used)
+
+
+# --------------------------------------------------------------------------------------
+# monotonicity
+# --------------------------------------------------------------------------------------
+
+CASES = [
+    ("h100", "llama-3.1-70b", "fp8"),
+    ("h100", "llama-3.1-8b", "bf16"),
+    ("h200", "deepseek-v3", "fp8"),
+    ("b200", "gpt-oss-120b", "fp4"),
+    ("b200", "llama-3.1-405b", "fp8"),
+    ("mi300x", "deepseek-v3", "fp8"),
+    ("ascend-910c", "deepseek-v3", "int8"),
+]
+
+
+@pytest.mark.parametrize("gid,lid,prec", CASES)
+@pytest.mark.parametrize("serving", ["disaggregated", "aggregated"])
+def test_more_hbm_bandwidth_never_lowers_decode_throughput(gpus, llms, gid, lid, prec, serving):
+    f = tp.Factors(serving=serving)
+    for speed in (5, 20, 50, 100):
+        rates = []
+        for scale in (0.5, 1.0, 1.25, 2.0, 4.0):
+            gpu = replace(gpus[gid], hbm_tb_s=gpus[gid].hbm_tb_s * scale)
+            rates.append(tp.estimate(gpu, llms[lid], prec, speed, 2000, 500, f)
+                         .output_tokens_per_s_per_gpu)
+        assert all(b >= a * (1 - 1e-9) for a, b in zip(rates, rates[1:], strict=False)), (speed, rates)
+
+
+@pytest.mark.parametrize("gid,lid,prec", CASES)
+@pytest.mark.parametrize("serving", ["disaggregated", "aggregated"])
+def test_higher_per_user_speed_never_raises_throughput(gpus, llms, gid, lid, prec, serving):
+    f = tp.Factors(serving=serving)
+    speeds = np.linspace(2, 250, 60)
+    out = [tp.estimate(gpus[gid], llms[lid], prec, float(s), 3000, 800, f) for s in speeds]
+    for metric in ("output_tokens_per_s_per_gpu", "total_tokens_per_s_per_gpu"):
+        v = [getattr(e, metric) for e in out]
+        bad = [(speeds[i], v[i], v[i + 1]) for i in range(len(v) - 1) if v[i + 1] > v[i] * (1 + 1e-9)]
+        assert not bad, f"{metric} rose with speed at {bad[:3]}"
+    feas = [e for e in out if e.feasible]
+    assert feas, "no feasible speed at all"
+    # where feasible the delivered per-user speed meets the requirement
+    for s, e in zip(speeds, out, strict=True):
+        if e.feasible:
+            assert e.tokens_per_s_per_user >= s * (1 - 1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# energy
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gid,lid,prec", CASES)
+def test_energy_per_token_is_power_over_throughput(gpus, llms, gid, lid, prec):
+    gpu = gpus[gid]
+    e = tp.estimate(gpu, llms[lid], prec, 20, 3000, 800)
+    assert e.feasible
+    assert gpu.idle_power_kw_per_gpu <= e.decode_kw_per_gpu <= gpu.power_kw_per_gpu
+    assert gpu.idle_power_kw_per_gpu <= e.kw_per_gpu <= gpu.power_kw_per_gpu
+    assert e.joules_per_output_token == pytest.approx(
+        e.decode_kw_per_gpu * 1000 / e.output_tokens_per_s_per_gpu, rel=1e-12)
+    assert e.joules_per_token == pytest.approx(e.kw_per_gpu * 1000 / e.total_tokens_per_s_per_gpu,
+                                               rel=1e-12)
+    assert e.tokens_per_kwh == pytest.approx(3.6e6 / e.joules_per_token, rel=1e-12)
+    # request-shape identity: total = (in + out) / (in / in_rate + out / out_rate)
+    tot = 3800 / (3000 / e.input_tokens_per_s_per_gpu + 800 / e.output_tokens_per_s_per_gpu)
+    assert e.total_tokens_per_s_per_gpu == pytest.approx(tot, rel=1e-9)
+
+
+def test_prefix_cache_hits_raise_input_rate(gpus, llms):
+    base = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, 4000, 1000)
+    hit = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, 4000, 1000,
+                      tp.Factors(prefix_cache_hit=0.5))
+    assert hit.input_tokens_per_s_per_gpu == pytest.approx(2 * base.input_tokens_per_s_per_gpu)
+
+
+def test_infeasible_speed_is_reported(gpus, llms):
+    e = tp.estimate(gpus["h100"], llms["llama-3.1-405b"], "bf16", 5000, 2000, 500)
+    assert not e.feasible and e.output_tokens_per_s_per_gpu == 0.0
+    assert math.isinf(e.joules_per_output_token)
+
+
+# --------------------------------------------------------------------------------------
+# benchmarks and calibration
+# --------------------------------------------------------------------------------------
+
+
+def test_benchmarks_csv_schema(bench, gpus, llms):
+    assert list(bench.columns) == list(tp.BENCHMARK_COLUMNS)
+    assert len(bench) >= 12
+    assert bench["gpu"].nunique() >= 4 and bench["llm"].nunique() >= 3
+    assert set(bench["metric"]) <= set(tp.METRICS)
+    assert set(bench["gpu"]) <= set(gpus), set(bench["gpu"]) - set(gpus)
+    assert set(bench["llm"]) <= set(llms), set(bench["llm"]) - set(llms)
+    assert bench["source"].str.len().min() > 10
+    assert (bench["value"] > 0).all()
+
+
+def test_deepseek_h800_production_decode_reproduced(bench, gpus, llms):
+    """DeepSeek open-infra-index day 6: 1,850 output tok/s per H800 at ~20 tok/s/user."""
+    row = bench.set_index("id").loc["deepseek-h800-prod-decode"].to_dict()
+    f = tp.row_factors(row)
+    e = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, int(row["input_len"]),
+                    int(row["output_len"]), f)
+    rel = e.output_tokens_per_s_per_gpu / 1850 - 1
+    assert abs(rel) <= 0.25, (
+        f"estimate {e.output_tokens_per_s_per_gpu:.0f} vs measured 1,850 output tok/s/GPU "
+        f"({rel:+.1%}); replica {e.gpus_per_replica} GPUs, batch {e.batch_per_replica:.0f}")
+
+
+def _row_table(bench, gpus, llms) -> pd.DataFrame:
+    rows = []
+    for r in bench.to_dict("records"):
+        est = tp._row_estimate(r, gpus, llms, tp.Factors())
+        rows.append((r["id"], float(r["value"]), est, est / float(r["value"])))
+    return pd.DataFrame(rows, columns=["id", "measured", "estimate", "ratio"])
+
+
+def _fmt_bad(t: pd.DataFrame, limit: float) -> str:
+    bad = t[(t["ratio"] > limit) | (t["ratio"] < 1 / limit)]
+    return "; ".join(f"{r.id}: est {r.estimate:,.0f} vs meas {r.measured:,.0f} ({r.ratio:.2f}x)"
+                     for r in bad.itertuples())
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "target not met by the 2026-11-29 calibration: 7 of 41 rows are off by more than 2x "
+    "(worst: gpt-oss-120b B200 1k/1k at 72 tok/s/user 3.9x over; MI355X DeepSeek-R1 FP4 "
+    "disaggregated 3.3x over; GB200 DeepSeek-R1 at 120 tok/s/user 2.9x under); see "
+    "docs/throughput.md. strict: this xfail fails once every row is within 2x."))
+def test_every_benchmark_row_within_2x(bench, gpus, llms):
+    t = _row_table(bench, gpus, llms)
+    bad = _fmt_bad(t, 2.0)
+    assert not bad, f"rows off by more than 2x: {bad}"
+
+
+def test_benchmark_errors_within_documented_bounds(bench, gpus, llms):
+    """Regression guard at the errors documented in docs/throughput.md (not the targets)."""
+    t = _row_table(bench, gpus, llms)
+    med = float(np.median(np.abs(t["ratio"] - 1)))
+    assert med <= tp.CALIBRATION_MEDIAN_ABS_REL_ERROR + 0.02, f"median |rel err| {med:.1%}"
+    worst = float(np.max(np.abs(np.log2(t["ratio"]))))
+    assert worst <= tp.CALIBRATION_MAX_ABS_LOG2_ERROR + 0.02, (
+        f"worst row {2 ** worst:.2f}x; rows beyond 2x: {_fmt_bad(t, 2.0)}")
+
+
+def test_calibrate_refit_matches_stored_constants(calib):
+    eff = calib.attrs["efficiency"]
+    for fam, e in tp.CALIBRATED_EFFICIENCY.items():
+        assert eff[fam].bw == pytest.approx(e.bw, rel=0.05), fam
+        assert eff[fam].compute == pytest.approx(e.compute, rel=0.05), fam
+    assert calib.attrs["step_overhead_us_per_layer"] == pytest.approx(
+        tp.CALIBRATED_STEP_OVERHEAD_US_PER_LAYER, rel=0.05)
+    s = calib.attrs["summary"]
+    assert s["n_params"] == 8 and s["rows"] == tp.CALIBRATION_ROWS
+
+
+def test_calibrate_reports_in_sample_and_leave_one_out(calib, bench):
+    assert len(calib) == len(bench)
+    for col in ("measured", "estimate", "rel_error", "loo_estimate", "loo_rel_error"):
+        assert calib[col].notna().all(), col
+    np.testing.assert_allclose(calib["rel_error"], calib["estimate"] / calib["measured"] - 1)
+    s = calib.attrs["summary"]
+    assert s["loo_median_abs_rel_error"] >= s["median_abs_rel_error"] - 0.05
+    assert s["loo_median_abs_rel_error"] == pytest.approx(
+        tp.CALIBRATION_LOO_MEDIAN_ABS_REL_ERROR, abs=0.03)
+
+
+def test_calibration_can_detect_a_bad_row(bench, gpus, llms):
+    """A row whose measured value is off by 10x must show up as a large error."""
+    b = bench.copy()
+    b.loc[b["id"] == "deepseek-h800-prod-decode", "value"] = 18500.0
+    df = tp.calibrate(b, gpus, llms, loo=False)
+    r = df.set_index("id").loc["deepseek-h800-prod-decode"]
+    assert r["rel_error"] < -0.5
