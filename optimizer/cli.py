@@ -55,7 +55,7 @@ def print_summary(s: dict) -> None:
 def _cmd_solve(args: argparse.Namespace) -> int:
     from optimizer.solve import SolveOptions, solve
 
-    sc = load_scenario(args.scenario)
+    sc = load_scenario(args.scenario, args.variant, args.set)
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
                         log_to_console=not args.quiet)
     plan = solve(sc, opts, raise_on_failure=False)
@@ -67,7 +67,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    sc = load_scenario(args.scenario)
+    sc = load_scenario(args.scenario, args.variant, args.set)
     print(f"{args.scenario or DEFAULT_SCENARIO}: ok ({len(sc.sites)} sites, {len(sc.gpus)} gpus, "
           f"{len(sc.llms)} llms, {len(sc.markets)} markets, {sc.time.steps} hours)")
     return 0
@@ -144,9 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
     s.add_argument("--threads", type=int, help="solver threads")
     s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
+    s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one dot-key, e.g. sites.cn-nmg.energy_price_usd_per_mwh=30 (repeatable)")
     s.set_defaults(func=_cmd_solve)
     v = sub.add_parser("validate", help="check a scenario without solving")
     v.add_argument("scenario", nargs="?", help="scenario YAML file")
+    v.add_argument("--variant", help="apply the scenario's named variant")
+    v.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one dot-key (repeatable)")
     v.set_defaults(func=_cmd_validate)
     c = sub.add_parser("catalog", help="print a bundled catalog as a table (or JSON records)")
     c.add_argument("kind", choices=["sites", "gpus", "llms", "markets", "policies"])

@@ -451,19 +451,26 @@ def read_yaml(path: Path) -> Any:
         raise ScenarioError(f"{path.name}:{where}: malformed YAML: {problem}") from None
 
 
-def scenario_from_dict(data: Any, file: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+def scenario_from_dict(
+    data: Any, file: str = "<scenario>", base_dir: Path | None = None,
+    variant: str | None = None, sets: list[str] | None = None,
+) -> Scenario:
     """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem.
 
-    Catalog references (``include``), ``demand_share`` and series files are expanded first
-    (see :mod:`optimizer.catalog`); relative file paths are taken from ``base_dir``.
+    ``base``, ``overrides``, the named ``variant`` and ``sets`` (``key=value``) are applied first
+    (:mod:`optimizer.overrides`), then catalog references (``include``), ``demand_share`` and series
+    files are expanded (:mod:`optimizer.catalog`); relative file paths are taken from ``base_dir``.
     """
     from optimizer.catalog import resolve
+    from optimizer.overrides import compose
 
     if data is None:
         raise ScenarioError(f"{file}: the scenario is empty")
     if not isinstance(data, dict):
         raise ScenarioError(f"{file}: the scenario must be a mapping of keys, got {type(data).__name__}")
-    data = resolve(data, base_dir or Path.cwd(), file)
+    base_dir = base_dir or Path.cwd()
+    data = compose(data, base_dir, file, variant, sets)
+    data = resolve(data, base_dir, file)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -475,10 +482,12 @@ def scenario_from_dict(data: Any, file: str = "<scenario>", base_dir: Path | Non
     return sc
 
 
-def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Read and validate a scenario YAML file (the bundled default when ``path`` is None)."""
+def load_scenario(path: str | Path | None = None, variant: str | None = None,
+                  sets: list[str] | None = None) -> Scenario:
+    """Read and validate a scenario YAML file (the bundled default when ``path`` is None), with
+    an optional named ``variant`` and ``key=value`` overrides (``sets``)."""
     p = Path(path) if path is not None else DEFAULT_SCENARIO
-    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent)
+    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets)
     return sc.model_copy(update={"source_file": str(p.resolve())})
 
 
