@@ -66,6 +66,32 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return {"infeasible": 3, "unbounded": 3, "no_solution": 4}.get(plan.status, 0)
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from optimizer.compare import compare
+    from optimizer.solve import SolveOptions
+
+    out = Path(args.out) if args.out else Path("results") / "compare"
+    opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
+    comp = compare(args.items, out, opts)
+    shown = comp.table[["status", "cost_per_mtok_usd", "cost_per_output_mtok_usd", "tokens_per_kwh",
+                        "co2_g_per_mtok", "cost_usd_per_year", "unserved_tokens_per_year", "sites_opened"]
+                       + [c for c in comp.table.columns if c.startswith("gpus_")]]
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.float_format",
+                           lambda x: f"{x:,.4g}"):
+        print(shown.T.to_string())
+        if len(comp.trade):
+            print("\ntoken trade, tokens/year (rows: serving country, columns: market country)")
+            for label, t in comp.trade.groupby("scenario", sort=False):
+                print(f"\n{label}")
+                print(t.pivot_table(index="from_country", columns="to_country", values="tokens_per_year",
+                                    aggfunc="sum", fill_value=0.0).to_string())
+    print(f"\nwritten {out / 'comparison.csv'}, {out / 'comparison.nc'}, {out / 'trade_matrix.csv'}")
+    failed = [r.label for r in comp.runs if r.dataset is None]
+    return 3 if failed else 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario, args.variant, args.set)
     print(f"{args.scenario or DEFAULT_SCENARIO}: ok ({len(sc.sites)} sites, {len(sc.gpus)} gpus, "
@@ -148,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one dot-key, e.g. sites.cn-nmg.energy_price_usd_per_mwh=30 (repeatable)")
     s.set_defaults(func=_cmd_solve)
+    cm = sub.add_parser("compare", help="solve scenarios (or read run folders) and compare them side by side")
+    cm.add_argument("items", nargs="+", help="scenario files (FILE or FILE#variant) or finished run folders")
+    cm.add_argument("--out", help="output folder (default results/compare)")
+    cm.add_argument("--time-limit", type=float, help="solver time limit per scenario, seconds")
+    cm.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    cm.add_argument("--threads", type=int, help="solver threads")
+    cm.set_defaults(func=_cmd_compare)
     v = sub.add_parser("validate", help="check a scenario without solving")
     v.add_argument("scenario", nargs="?", help="scenario YAML file")
     v.add_argument("--variant", help="apply the scenario's named variant")

@@ -47,6 +47,8 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
     add("build_cost_usd_per_mw", ("site",), [s.build_cost_usd_per_mw for s in s_], "USD/MW",
         "facility cost per MW of installed IT capacity")
     add("site_lifetime_years", ("site",), [s.lifetime_years for s in s_], "years", "facility life")
+    add("site_lat", ("site",), [np.nan if s.lat is None else s.lat for s in s_], "degrees_north", "latitude")
+    add("site_lon", ("site",), [np.nan if s.lon is None else s.lon for s in s_], "degrees_east", "longitude")
     add("energy_price_usd_per_mwh", ("site", "time"), [_series(s.energy_price_usd_per_mwh, n) for s in s_],
         "USD/MWh", "grid energy price")
     add("carbon_kg_per_mwh", ("site", "time"), [_series(s.carbon_kg_per_mwh, n) for s in s_],

@@ -55,6 +55,13 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     price = inp["energy_price_usd_per_mwh"].transpose("site", "time").values
 
     ds = xr.Dataset(coords={d: inp.coords[d] for d in ("site", "gpu", "llm", "market", "time")})
+    ds = ds.assign_coords(
+        site_country=("site", inp["site_country"].values.astype(str)),
+        market_country=("market", inp["market_country"].values.astype(str)),
+        site_lat=("site", inp["site_lat"].values), site_lon=("site", inp["site_lon"].values),
+    )
+    for name in ("input_per_output", "energy_price_usd_per_mwh", "carbon_kg_per_mwh", "demand_output_tokens_per_s"):
+        ds[name] = inp[name].copy()
     ds["open"] = _attrs(xr.DataArray(open_site.astype(bool), dims="site"), "1", "site is built")
     ds["replicas"] = _attrs(
         xr.DataArray(_scatter((ns, ng, nl), (fs, fg, fl), replicas), dims=("site", "gpu", "llm")),

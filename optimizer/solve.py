@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -58,6 +60,7 @@ class Plan:
     summary: dict[str, Any]
     dataset: xr.Dataset | None
     model: PlanningModel = field(repr=False)
+    options: SolveOptions | None = None
 
     @property
     def status(self) -> str:
@@ -70,13 +73,52 @@ class Plan:
         atomic_write(Path(path), lambda p: self.dataset.to_netcdf(p, engine="h5netcdf"))
 
     def write(self, out_dir: str | Path) -> None:
-        """``summary.json`` (always) and ``results.nc`` (when a plan exists) into ``out_dir``."""
+        """``results.nc`` (when a plan exists), ``summary.json`` and ``run.json`` into ``out_dir``,
+        each atomically; ``run.json`` is written last, so its presence marks a finished run."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         if self.dataset is not None:
             self.to_netcdf(out / "results.nc")
         text = json.dumps(_jsonable(self.summary), indent=2)
         atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+        run = json.dumps(_jsonable(self.run_record()), indent=2)
+        atomic_write(out / "run.json", lambda p: p.write_text(run + "\n", encoding="utf-8"))
+
+    def run_record(self) -> dict[str, Any]:
+        """What traces this result to its inputs: scenario hash, versions, options, timings, status."""
+        import platform
+
+        import highspy
+        import pyomo
+
+        from optimizer import __version__
+
+        return {
+            "scenario": self.scenario.name,
+            "scenario_sha256": scenario_hash(self.scenario),
+            "source_file": self.scenario.source_file,
+            "status": self.status,
+            "options": dataclasses.asdict(self.options) if self.options else None,
+            "build_seconds": self.summary.get("build_seconds"),
+            "solve_seconds": self.summary.get("solve_seconds"),
+            "versions": {"optimizer": __version__, "pyomo": pyomo.__version__,
+                         "highspy": _dist_version("highspy"), "highs": highspy.Highs().version(),
+                         "python": platform.python_version()},
+        }
+
+
+def scenario_hash(sc: Scenario) -> str:
+    """SHA-256 of the validated scenario (its canonical YAML): equal inputs, equal hash."""
+    return hashlib.sha256(sc.to_yaml().encode("utf-8")).hexdigest()
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def atomic_write(path: Path, writer: Any) -> None:
@@ -143,7 +185,7 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
     if problems:
         summary.update(status="infeasible", solve_seconds=0.0, mip_gap=None, objective_usd_per_year=None,
                        explanation=problems)
-        plan = Plan(scenario, summary, None, pm)
+        plan = Plan(scenario, summary, None, pm, opts)
         if raise_on_failure:
             raise InfeasibleError(problems)
         return plan
@@ -154,7 +196,7 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
         summary.update(objective_usd_per_year=None)
         if out.status == "infeasible":
             summary["explanation"] = explain_infeasible(scenario, pm)
-        plan = Plan(scenario, summary, None, pm)
+        plan = Plan(scenario, summary, None, pm, opts)
         if raise_on_failure:
             if out.status == "infeasible":
                 raise InfeasibleError(summary["explanation"])
@@ -165,7 +207,7 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
     ds.attrs.update(scenario=scenario.name, scenario_yaml=scenario.to_yaml(), status=out.status)
     summary.update(summarize(ds, inputs, out.objective))
     summary["objective_usd_per_year"] = out.objective * 1e6
-    return Plan(scenario, summary, ds, pm)
+    return Plan(scenario, summary, ds, pm, opts)
 
 
 def _load_values(m: pyo.ConcreteModel, sf: highs.StandardForm, x: np.ndarray) -> None:

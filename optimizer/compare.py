@@ -1,0 +1,171 @@
+"""Compare strategies side by side: one Dataset with a ``scenario`` dim, a table, a trade matrix.
+
+Each item is a scenario file (``path.yaml`` or ``path.yaml#variant``), a finished run directory
+(holding ``results.nc``, ``summary.json`` and ``run.json``) or a :class:`~optimizer.solve.Plan`.
+Scenario files are solved into ``OUT/<scenario name>/``; a run whose ``run.json`` records the same
+scenario hash is reused, so an interrupted comparison started again redoes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from optimizer.scenario import load_scenario
+from optimizer.solve import Plan, SolveOptions, atomic_write, scenario_hash, solve
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = (
+    "status", "cost_per_mtok_usd", "cost_per_output_mtok_usd", "tokens_per_kwh", "co2_g_per_mtok",
+    "cost_usd_per_year", "site_cost_usd_per_year", "accelerator_cost_usd_per_year", "energy_cost_usd_per_year",
+    "unserved_penalty_usd_per_year", "tokens_per_year", "output_tokens_per_year", "unserved_tokens_per_year",
+    "energy_mwh_per_year", "co2_t_per_year", "peak_facility_power_mw", "mip_gap",
+)
+COST_COMPONENTS = ("site", "accelerator", "energy")
+
+
+@dataclass
+class Run:
+    """One compared scenario: its summary and results (None when no plan was found)."""
+
+    label: str
+    summary: dict
+    dataset: xr.Dataset | None
+
+
+@dataclass
+class Comparison:
+    """The comparison: Dataset with a ``scenario`` dim, table (one row per scenario), trade matrix."""
+
+    dataset: xr.Dataset
+    table: pd.DataFrame
+    trade: pd.DataFrame
+    runs: list[Run]
+
+
+def trade_matrix(ds: xr.Dataset) -> xr.DataArray:
+    """Tokens per year (input + output) served from sites in country A to markets in country B."""
+    weight = float(ds.attrs["time_weight_h"])
+    per_route = (ds["delivered_tokens_per_s"].sum("time") * (1 + ds["input_per_output"])).sum("llm") * 3600 * weight
+    df = per_route.to_dataframe(name="tokens").reset_index()
+    df["from_country"] = ds["site_country"].sel(site=df["site"].values).values
+    df["to_country"] = ds["market_country"].sel(market=df["market"].values).values
+    m = df.groupby(["from_country", "to_country"])["tokens"].sum()
+    out = xr.DataArray.from_series(m).fillna(0.0)
+    out.attrs.update(units="token/year", description="tokens (input + output) served from sites in a country "
+                                                      "to markets in a country")
+    return out
+
+
+def _solve_item(item: str, out: Path, options: SolveOptions) -> Run:
+    path, _, variant = item.partition("#")
+    sc = load_scenario(path, variant or None)
+    run_dir = out / sc.name
+    run_json = run_dir / "run.json"
+    digest = scenario_hash(sc)
+    if run_json.exists():
+        rec = json.loads(run_json.read_text())
+        if rec.get("scenario_sha256") == digest:
+            log.info("reusing %s (same scenario hash)", run_dir)
+            return _read_run(run_dir, sc.name)
+    plan = solve(sc, options, raise_on_failure=False)
+    plan.write(run_dir)
+    return Run(sc.name, plan.summary, plan.dataset)
+
+
+def _read_run(run_dir: Path, label: str | None = None) -> Run:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    nc = run_dir / "results.nc"
+    ds = xr.load_dataset(nc, engine="h5netcdf") if nc.exists() else None
+    return Run(label or summary.get("scenario", run_dir.name), summary, ds)
+
+
+def _as_run(item: str | Path | Plan, out: Path, options: SolveOptions) -> Run:
+    if isinstance(item, Plan):
+        return Run(item.scenario.name, item.summary, item.dataset)
+    p = Path(str(item).partition("#")[0])
+    if p.is_dir():
+        return _read_run(p)
+    return _solve_item(str(item), out, options)
+
+
+def compare(items: list[str | Path | Plan], out_dir: str | Path | None = None,
+            options: SolveOptions | None = None) -> Comparison:
+    """Solve (or read) each item and put the results side by side; write them to ``out_dir``."""
+    out = Path(out_dir) if out_dir is not None else Path("results") / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [_as_run(i, out, options or SolveOptions()) for i in items]
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        raise ValueError(f"two compared items have the same scenario name: {', '.join(dup)}")
+    comp = _assemble(runs)
+    comp.dataset.to_netcdf(out / ".comparison.nc.tmp", engine="h5netcdf")
+    (out / ".comparison.nc.tmp").replace(out / "comparison.nc")
+    atomic_write(out / "comparison.csv", lambda p: comp.table.to_csv(p))
+    atomic_write(out / "trade_matrix.csv", lambda p: comp.trade.to_csv(p, index=False))
+    return comp
+
+
+def _assemble(runs: list[Run]) -> Comparison:
+    rows = []
+    for r in runs:
+        row = {"scenario": r.label, **{k: r.summary.get(k) for k in TABLE_COLUMNS}}
+        row["sites_opened"] = " ".join(r.summary.get("sites_opened") or [])
+        for g, n in (r.summary.get("gpus") or {}).items():
+            row[f"gpus_{g}"] = n
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("scenario")
+    gpu_cols = sorted(c for c in table.columns if c.startswith("gpus_"))
+    table[gpu_cols] = table[gpu_cols].fillna(0).astype(int)
+    table = table[[c for c in table.columns if c not in gpu_cols] + gpu_cols]
+
+    labels = [r.label for r in runs]
+    ds = xr.Dataset(coords={"scenario": labels})
+    for col in TABLE_COLUMNS[1:]:
+        ds[col] = ("scenario", pd.to_numeric(table[col], errors="coerce").astype(float).values)
+    ds["status"] = ("scenario", table["status"].astype(str).values)
+    ds["cost_usd_per_year_by_component"] = (
+        ("scenario", "component"),
+        np.array([[float(r.summary.get(f"{c}_cost_usd_per_year") or np.nan) for c in COST_COMPONENTS] for r in runs]))
+    ds = ds.assign_coords(component=list(COST_COMPONENTS))
+    gpu_ids = [c.removeprefix("gpus_") for c in gpu_cols]
+    ds["gpus"] = (("scenario", "gpu"), table[gpu_cols].to_numpy(float).reshape(len(runs), len(gpu_ids)))
+    ds = ds.assign_coords(gpu=gpu_ids)
+
+    trades, sites = [], []
+    for r in runs:
+        if r.dataset is None:
+            continue
+        t = trade_matrix(r.dataset).expand_dims(scenario=[r.label])
+        trades.append(t)
+        sites.append(r.dataset[["installed_it_mw", "open"]].reset_coords(["site_country", "site_lat", "site_lon"],
+                                                                         drop=True).expand_dims(scenario=[r.label]))
+    if trades:
+        tm = xr.concat(trades, dim="scenario", join="outer", fill_value=0.0)
+        ds["trade_tokens_per_year"] = tm.reindex(scenario=labels, fill_value=0.0)
+        per_site = xr.concat(sites, dim="scenario", join="outer")
+        ds["installed_it_mw"] = per_site["installed_it_mw"].reindex(scenario=labels).fillna(0.0)
+        ds["open"] = per_site["open"].reindex(scenario=labels).fillna(0).astype(bool)
+        attrs: dict[str, dict[str, object]] = {}
+        for r in runs:
+            if r.dataset is not None:
+                for c in ("site_country", "site_lat", "site_lon"):
+                    attrs.setdefault(c, {}).update(zip(r.dataset["site"].values.tolist(),
+                                                       r.dataset[c].values.tolist(), strict=True))
+        site_ids = ds["site"].values.tolist()
+        ds = ds.assign_coords({c: ("site", [attrs[c][x] for x in site_ids]) for c in attrs})
+    for v, units in (("cost_per_mtok_usd", "USD/Mtok"), ("tokens_per_kwh", "token/kWh"), ("gpus", "GPU"),
+                     ("cost_usd_per_year_by_component", "USD/year"), ("co2_g_per_mtok", "g CO2/Mtok")):
+        ds[v].attrs["units"] = units
+    trade = (ds["trade_tokens_per_year"].to_dataframe().reset_index() if "trade_tokens_per_year" in ds
+             else pd.DataFrame(columns=["scenario", "from_country", "to_country", "trade_tokens_per_year"]))
+    trade = trade[trade["trade_tokens_per_year"] > 0].rename(columns={"trade_tokens_per_year": "tokens_per_year"})
+    return Comparison(ds, table, trade.reset_index(drop=True), runs)
