@@ -350,33 +350,47 @@ class _Resolver:
     def estimate_missing(self, lid: str, llm: dict[str, Any], gpus_: dict[str, Any]) -> None:
         """Fill throughput for accelerators the LLM has none for, with :func:`optimizer.throughput.estimate`."""
         from optimizer import throughput as tp
+        from optimizer.scenario import Gpu, Llm
 
         card_id = llm.get("card")
-        speed = llm.get("tokens_per_s_per_user")
-        if card_id is None or speed is None:
+        if card_id is None or not isinstance(llm.get("throughput", {}), dict):
             return
-        if card_id not in llm_cards():
+        if not isinstance(card_id, str) or card_id not in llm_cards():
             self.problem(f"llms.{lid}.card", f"unknown model card {card_id!r}{_close(str(card_id), llm_cards())}")
+            return
+        try:  # estimate only from values the schema accepts; otherwise the schema reports them
+            checked = Llm.model_validate({**llm, "throughput": {}})
+        except ValidationError:
+            return
+        if checked.tokens_per_s_per_user is None:
             return
         spec = tp.llm_spec_from_card(llm_cards()[card_id], card_id)
         throughput = dict(llm.get("throughput") or {})
-        precision = str(llm.get("precision") or spec.card_precision or "bf16")
-        out_len = int(llm.get("request_output_tokens") or 1000)
-        in_len = max(1, round(float(llm.get("input_per_output") or 0) * out_len))
+        precision = str(checked.precision or spec.card_precision or "bf16")
+        out_len = checked.request_output_tokens
+        in_len = max(1, round(checked.input_per_output * out_len))
         for gid, g in gpus_.items():
             if gid in throughput or not isinstance(g, dict):
+                continue
+            try:
+                Gpu.model_validate(g)
+            except ValidationError:
                 continue
             gspec = _gpu_spec(gid, g)
             if gspec is None:
                 continue
-            est = tp.estimate(gspec, spec, precision, float(speed), in_len, out_len)
+            try:
+                est = tp.estimate(gspec, spec, precision, checked.tokens_per_s_per_user, in_len, out_len)
+            except ValueError as exc:
+                self.problem(f"llms.{lid}", f"cannot estimate throughput on {gid}: {exc}")
+                continue
             if not getattr(est, "feasible", True) or est.output_tokens_per_s_per_gpu <= 0:
                 continue
             throughput[gid] = {
                 "output_tokens_per_s": round(est.output_tokens_per_s_per_gpu, 1),
                 "input_tokens_per_s": round(est.input_tokens_per_s_per_gpu, 1),
                 "nodes_per_replica": int(est.nodes_per_replica),
-                "source": f"estimated: optimizer.throughput at {float(speed):g} tokens/s/user, {precision}, "
+                "source": f"estimated: optimizer.throughput at {checked.tokens_per_s_per_user:g} tokens/s/user, {precision}, "
                           f"{in_len} in / {out_len} out (calibration median error "
                           f"{tp.CALIBRATION_MEDIAN_ABS_REL_ERROR:.0%}, docs/throughput.md)",
             }
@@ -400,6 +414,10 @@ class _Resolver:
         if baseline is None:
             self.problem(f"markets.{mid}.demand_share", "needs baseline_output_tokens_per_s (catalog markets have it)")
             return
+        if not isinstance(baseline, int | float) or isinstance(baseline, bool) or not np.isfinite(baseline) \
+                or baseline < 0:
+            self.problem(f"markets.{mid}.baseline_output_tokens_per_s", f"must be a number >= 0, got {baseline!r}")
+            return
         shape = np.ones(len(self.index))
         if mid in markets().index and m.get("timezone") == markets().loc[mid, "timezone"]:
             prof = self._profiles(f"markets.{mid}")
@@ -407,7 +425,7 @@ class _Resolver:
                 shape = prof["demand_shape"].sel(market=mid).values
         demand = dict(m.get("demand_output_tokens_per_s") or {})
         for lid, frac in share.items():
-            if not isinstance(frac, int | float) or isinstance(frac, bool) or not 0 <= frac <= 1e3:
+            if not isinstance(frac, int | float) or isinstance(frac, bool) or not 0 <= frac <= 1e3:  # NaN fails too
                 self.problem(f"markets.{mid}.demand_share.{lid}", f"must be a number >= 0, got {frac!r}")
                 continue
             if lid not in llm_ids:
@@ -435,7 +453,7 @@ class _Resolver:
             for lid, llm in llms_.items():
                 if isinstance(llm, dict):
                     stated = (raw_llms.get(lid) or {}).get("throughput") if isinstance(raw_llms.get(lid), dict) else None
-                    self.service_level(lid, llm, set(stated or {}))
+                    self.service_level(lid, llm, set(stated) if isinstance(stated, dict) else set())
                     if isinstance(llm.get("throughput"), dict):
                         llm["throughput"] = {g: t for g, t in llm["throughput"].items() if g in gpu_ids}
                     if isinstance(gpus_, dict):

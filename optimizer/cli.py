@@ -92,6 +92,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 3 if failed else 0
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from optimizer.diagnose import diagnose
+
+    sc = load_scenario(args.scenario, args.variant, args.set)
+    lines = diagnose(sc)
+    if not lines:
+        print(f"{sc.name}: a plan exists; nothing to diagnose")
+        return 0
+    print(f"{sc.name}: no plan meets all demand within the limits:")
+    for line in lines:
+        print(f"  {line}")
+    return 3
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario, args.variant, args.set)
     print(f"{args.scenario or DEFAULT_SCENARIO}: ok ({len(sc.sites)} sites, {len(sc.gpus)} gpus, "
@@ -181,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
     cm.add_argument("--threads", type=int, help="solver threads")
     cm.set_defaults(func=_cmd_compare)
+    dg = sub.add_parser("diagnose", help="explain in detail why a scenario has no plan")
+    dg.add_argument("scenario", nargs="?", help="scenario YAML file")
+    dg.add_argument("--variant", help="apply the scenario's named variant")
+    dg.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one dot-key (repeatable)")
+    dg.set_defaults(func=_cmd_diagnose)
     v = sub.add_parser("validate", help="check a scenario without solving")
     v.add_argument("scenario", nargs="?", help="scenario YAML file")
     v.add_argument("--variant", help="apply the scenario's named variant")

@@ -50,9 +50,44 @@ def unservable_demand(pm: PlanningModel) -> list[str]:
     return problems
 
 
-def explain_infeasible(sc: Scenario, pm: PlanningModel) -> list[str]:
-    """Re-solve with every demand allowed to go unserved at a high penalty and report what stays
-    unserved (market, LLM, hours, share), with the grid limits of the sites that could serve it."""
+def _binding_limits(pm: PlanningModel, ds: xr.Dataset, sites: np.ndarray, hours: np.ndarray) -> list[str]:
+    """Limits that bind in the elastic plan at ``hours`` for ``sites``: grid limits, supply caps."""
+    inp, st = pm.inputs, pm.sets
+    out = []
+    power = ds["facility_power_mw"].values
+    pue_max = inp["pue"].transpose("site", "time").values.max(axis=1)
+    replica_mw = st.fleet_gpus_per_replica * inp["power_kw_per_gpu"].values[st.fleet_gpu] / 1000.0
+    for i in sites:
+        limit = float(inp["grid_limit_mw"].values[i])
+        peak = float(power[i, hours].max()) if len(hours) else 0.0
+        at_site = st.fleet_site == i
+        one_more = float(replica_mw[at_site].min() * pue_max[i]) if at_site.any() else 0.0
+        if limit > 0 and limit - peak < max(one_more, 1e-3 * limit):
+            out.append(f"grid_limit_mw of {inp['site'].values[i]} ({limit:g} MW) leaves no room for another "
+                       f"replica (peak draw {peak:.3g} MW)")
+        elif limit == 0:
+            out.append(f"{inp['site'].values[i]} has grid_limit_mw 0")
+    gpus = ds["gpus"]
+    for c in range(inp.sizes.get("cap", 0)):
+        country = str(inp["cap_country"].values[c])
+        types = [str(g) for g, on in zip(inp["gpu"].values, inp["cap_gpu"].values[c], strict=True) if on]
+        held = float(gpus.where(ds["site_country"] == country, 0).sel(gpu=types).sum())
+        cap = float(inp["cap_max_gpus"].values[c])
+        if held >= cap - 1e-6 and any(str(inp["site_country"].values[i]) == country for i in sites):
+            out.append(f"supply cap of {cap:,.0f} {'/'.join(types)} in {country} is used up")
+    return out
+
+
+def _hours_text(idx: np.ndarray, time: np.ndarray) -> str:
+    if not len(idx):
+        return "no hours"
+    first = np.datetime_as_string(time[idx[0]], unit="h")
+    return f"{len(idx)} of {len(time)} hours (first: {first.replace('T', ' ')}:00)"
+
+
+def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) -> list[str]:
+    """Re-solve with every demand allowed to go unserved at a high penalty (an elastic re-solve)
+    and report what stays unserved (market, LLM, hours, share) and which limits bind there."""
     from optimizer.solve import SolveOptions, solve
 
     elastic = sc.model_copy(update={"unserved_penalty_usd_per_mtok": ELASTIC_PENALTY_USD_PER_MTOK,
@@ -61,20 +96,49 @@ def explain_infeasible(sc: Scenario, pm: PlanningModel) -> list[str]:
     plan = solve(elastic, SolveOptions(time_limit_s=60, mip_gap=1e-2), raise_on_failure=False)
     if plan.dataset is None:
         return ["no plan meets demand, and the elastic re-solve found no plan either"]
-    un = plan.dataset["unserved_tokens_per_s"]
-    demand = pm.inputs["demand_output_tokens_per_s"]
+    ds = plan.dataset
+    un = ds["unserved_tokens_per_s"]
+    demand = pm.inputs["demand_output_tokens_per_s"].transpose("market", "llm", "time")
+    time = pm.inputs["time"].values
     messages = []
     route_ok = policy.route_ok(pm.inputs)
+    lat = pm.inputs["latency_ms"].transpose("site", "market").values
     for m, l in zip(*np.nonzero(un.sum("time").values > 1e-6 * (demand.sum("time").values + 1)), strict=True):
         hours = np.flatnonzero(un.values[m, l] > 1e-6 * (demand.values[m, l] + 1))
         share = float(un.values[m, l].sum() / max(demand.values[m, l].sum(), 1e-12))
         sites = np.flatnonzero(route_ok[:, m, l])
-        limits = ", ".join(f"{pm.inputs['site'].values[i]} {pm.inputs['grid_limit_mw'].values[i]:g} MW" for i in sites)
-        messages.append(
-            f"market {pm.inputs['market'].values[m]}, llm {pm.inputs['llm'].values[l]}: {share:.1%} of demand "
-            f"cannot be served in {len(hours)} of {un.sizes['time']} hours (first: hour {hours[0]}); "
-            f"sites in reach and their grid limits: {limits or 'none'}"
-        )
+        limits = _binding_limits(pm, ds, sites, hours)
+        market, llm = pm.inputs["market"].values[m], pm.inputs["llm"].values[l]
+        msg = (f"market {market}, llm {llm}: {share:.1%} of demand cannot be served in "
+               f"{_hours_text(hours, time)}; ")
+        msg += ("binding: " + "; ".join(limits)) if limits else (
+            "sites in reach: " + (", ".join(f"{pm.inputs['site'].values[i]} {pm.inputs['grid_limit_mw'].values[i]:g} MW"
+                                            for i in sites) or "none"))
+        messages.append(msg)
+        if detail:
+            for i in sites:
+                sid = pm.inputs["site"].values[i]
+                allowed = [str(g) for g, ok in zip(pm.inputs["gpu"].values, policy.gpu_allowed(pm.inputs)[i] &
+                                                   policy.runs_on(pm.inputs)[l], strict=True) if ok]
+                peak = float(ds["facility_power_mw"].values[i].max())
+                messages.append(f"    site {sid}: {lat[i, m]:g} ms, accelerators allowed for {llm}: "
+                                f"{', '.join(allowed) or 'none'}; grid limit {pm.inputs['grid_limit_mw'].values[i]:g} MW, "
+                                f"peak use {peak:.3g} MW in the elastic plan")
     return messages or ["no plan meets all limits at once (the elastic re-solve served all demand; "
                         "check integer replica sizes against grid limits)"]
 
+
+def diagnose(sc: Scenario) -> list[str]:
+    """A detailed explanation of why ``sc`` has no plan (empty when a plan exists)."""
+    from optimizer.inputs import build_inputs
+    from optimizer.model import build_model
+    from optimizer.solve import SolveOptions, solve
+
+    pm = build_model(build_inputs(sc))
+    found = unservable_demand(pm)
+    if found:
+        return found
+    plan = solve(sc, SolveOptions(time_limit_s=120), raise_on_failure=False)
+    if plan.status != "infeasible":
+        return []
+    return explain_infeasible(sc, pm, detail=True)

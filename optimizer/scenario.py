@@ -31,6 +31,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
+MAX_STEPS = 8784
+"""Most modelled hours in one scenario (a leap year)."""
+
+
 def _iso(v: Any) -> Any:
     """YAML reads 2025-07-01 as a date: accept it as text."""
     return v.isoformat() if isinstance(v, dt.date | dt.datetime) else v
@@ -40,13 +44,14 @@ class TimeSpec(_Strict):
     """Modelled hours: ``steps`` hours from ``start``, or whole UTC days (``days`` from ``start``,
     or a list of ``dates``)."""
 
-    steps: int = Field(24, ge=1, description="number of modelled hours")
+    steps: int = Field(24, ge=1, le=MAX_STEPS, description="number of modelled hours")
     weight: Positive | None = Field(
         None, description="hours of the year each modelled hour stands for (default 8760 / steps)"
     )
     start: str = Field("2025-01-01T00:00", description="UTC timestamp (or date) of the first modelled hour")
-    days: int | None = Field(None, ge=1, description="whole days from start (sets steps = 24 x days)")
-    dates: list[str] | None = Field(None, min_length=1, description="whole UTC days to model (sets steps)")
+    days: int | None = Field(None, ge=1, le=MAX_STEPS // 24, description="whole days from start (sets steps = 24 x days)")
+    dates: list[str] | None = Field(None, min_length=1, max_length=MAX_STEPS // 24,
+                                    description="whole UTC days to model (sets steps)")
 
     @model_validator(mode="before")
     @classmethod
@@ -75,9 +80,11 @@ class TimeSpec(_Strict):
     @classmethod
     def _start_is_timestamp(cls, v: str) -> str:
         try:
-            pd.Timestamp(v)
-        except (ValueError, TypeError):
-            raise ValueError(f"not a date or timestamp, got {v!r}") from None
+            ts = pd.Timestamp(v)
+        except (ValueError, TypeError, OverflowError):
+            ts = pd.NaT
+        if pd.isna(ts):
+            raise ValueError(f"not a date or timestamp, got {v!r}")
         return v
 
     @field_validator("dates")
@@ -85,9 +92,11 @@ class TimeSpec(_Strict):
     def _dates_are_days(cls, v: list[str] | None) -> list[str] | None:
         for i, d in enumerate(v or []):
             try:
-                pd.Timestamp(d)
-            except (ValueError, TypeError):
-                raise ValueError(f"item {i} is not a date, got {d!r}") from None
+                ts = pd.Timestamp(d)
+            except (ValueError, TypeError, OverflowError):
+                ts = pd.NaT
+            if pd.isna(ts):
+                raise ValueError(f"item {i} is not a date, got {d!r}")
         return v
 
     @property

@@ -76,13 +76,6 @@ def test_multi_node_replicas_count_all_their_gpus(tiny):
     assert int(plan.dataset["replicas"].sum()) == 8
 
 
-def test_grid_limit_binds_and_is_explained(tiny):
-    tiny["sites"]["texas"]["grid_limit_mw"] = 0.1  # 0.187 MW needed
-    with pytest.raises(InfeasibleError) as err:
-        solve(scenario_from_dict(tiny))
-    assert "us-east" in str(err.value) and "texas 0.1 MW" in str(err.value)
-
-
 def test_unserved_penalty_lets_demand_go_unserved_when_cheaper(tiny):
     tiny["sites"]["texas"]["grid_limit_mw"] = 0.1
     tiny["unserved_penalty_usd_per_mtok"] = 5.0
