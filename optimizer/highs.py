@@ -49,7 +49,24 @@ def _bound(x: float | None, default: float) -> float:
 
 def compile_model(m: pyo.ConcreteModel) -> StandardForm:
     """The standard form of a linear Pyomo model (MatrixConstraint blocks taken as they are)."""
-    columns = list(m.component_data_objects(pyo.Var, active=True, sort=False))
+    columns: list = []
+    lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
+    integer_parts: list[np.ndarray] = []
+    for var in m.component_objects(pyo.Var, active=True, sort=False):
+        datas = list(var.values())
+        columns.extend(datas)
+        fam = getattr(var, "_family_bounds", None)
+        if fam is not None and not any(v.fixed for v in datas):  # built by LinearBuilder: arrays at hand
+            lower.append(fam[0])
+            upper.append(fam[1])
+            kind = datas[0].is_integer() if datas else False
+            integer_parts.append(np.full(len(datas), kind))
+        else:
+            bounds = [v.bounds for v in datas]
+            lower.append(np.array([-np.inf if lo is None else lo for lo, _ in bounds], float))
+            upper.append(np.array([np.inf if hi is None else hi for _, hi in bounds], float))
+            integer_parts.append(np.array([v.is_integer() for v in datas], bool))
     col_of = {id(v): j for j, v in enumerate(columns)}
     n = len(columns)
     blocks: list[sp.csr_array] = []
@@ -57,9 +74,13 @@ def compile_model(m: pyo.ConcreteModel) -> StandardForm:
     ups: list[np.ndarray] = []
     names: list[tuple[str, int, int]] = []
     n_rows = 0
+    x_cols_of: dict[int, np.ndarray] = {}  # row blocks usually share one column tuple
     for comp in m.component_objects(pyo.Constraint, active=True, sort=False):
         if isinstance(comp, MatrixConstraint):
-            x_cols = np.fromiter((col_of[id(v)] for v in comp._x), np.int64, len(comp._x))
+            x_cols = x_cols_of.get(id(comp._x))
+            if x_cols is None:
+                x_cols = x_cols_of[id(comp._x)] = np.fromiter((col_of[id(v)] for v in comp._x), np.int64,
+                                                              len(comp._x))
             indices = x_cols[np.asarray(comp._A_indices, np.int64)]
             a = sp.csr_array(
                 (np.asarray(comp._A_data, float), indices, np.asarray(comp._A_indptr, np.int64)),
@@ -95,9 +116,9 @@ def compile_model(m: pyo.ConcreteModel) -> StandardForm:
     if obj.sense != pyo.minimize:
         raise ValueError("the planning objective must be minimised")
     a_all = sp.vstack(blocks, format="csc") if blocks else sp.csc_array((0, n))
-    col_lower = np.array([-INF if v.lb is None else v.lb for v in columns], float)
-    col_upper = np.array([INF if v.ub is None else v.ub for v in columns], float)
-    integer = np.array([v.is_integer() or v.is_binary() for v in columns], bool)
+    col_lower = np.clip(np.concatenate(lower) if lower else np.zeros(0), -INF, INF)
+    col_upper = np.clip(np.concatenate(upper) if upper else np.zeros(0), -INF, INF)
+    integer = np.concatenate(integer_parts).astype(bool) if integer_parts else np.zeros(0, bool)
     return StandardForm(
         columns, c, float(repn.constant), a_all.tocsc(),
         np.concatenate(lows) if lows else np.zeros(0), np.concatenate(ups) if ups else np.zeros(0),

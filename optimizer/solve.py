@@ -19,7 +19,7 @@ import xarray as xr
 
 from optimizer import highs
 from optimizer.diagnose import explain_infeasible, unservable_demand
-from optimizer.errors import InfeasibleError, NoSolutionError
+from optimizer.errors import InfeasibleError, NoSolutionError, ScenarioError
 from optimizer.inputs import build_inputs
 from optimizer.model import PlanningModel, build_model
 from optimizer.results import build_results, summarize
@@ -145,6 +145,44 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+FAMILY_FIELDS = {
+    "demand_balance": "markets.*.demand_output_tokens_per_s",
+    "production_balance": "llms.*.input_per_output",
+    "replica_capacity": "llms.*.throughput, gpus.*.gpus_per_node",
+    "facility_power_balance": "sites.*.pue, gpus.*.power_kw_per_gpu, idle_power_kw_per_gpu",
+    "grid_limit": "sites.*.grid_limit_mw",
+    "site_open_link": "sites.*.grid_limit_mw, markets.*.demand_output_tokens_per_s",
+    "supply_cap": "supply_caps.*.max_gpus",
+}
+MAX_MAGNITUDE = 1e12
+"""Coefficients, right-hand sides, costs and finite bounds beyond this are treated as input errors."""
+
+
+def _check_magnitudes(sf: highs.StandardForm, file: str) -> None:
+    """Refuse numbers the solver cannot work with, naming the constraint family and its inputs."""
+    problems = []
+    for name, (_, hi) in highs.coefficient_ranges(sf).items():
+        if hi > MAX_MAGNITUDE:
+            problems.append(f"{file}: values too large for the solver: {name} has coefficients up to {hi:.3g} "
+                            f"(check {FAMILY_FIELDS.get(name, 'the scenario values')})")
+    for name, start, count in sf.row_names:
+        rhs = np.concatenate([sf.row_lower[start:start + count], sf.row_upper[start:start + count]])
+        big = np.abs(rhs[np.isfinite(rhs)]).max(initial=0.0)
+        if big > MAX_MAGNITUDE:
+            problems.append(f"{file}: values too large for the solver: {name} has a right-hand side of {big:.3g} "
+                            f"(check {FAMILY_FIELDS.get(name, 'the scenario values')})")
+    cost = np.abs(sf.c).max(initial=0.0)
+    if cost > MAX_MAGNITUDE or not np.isfinite(cost):
+        problems.append(f"{file}: values too large for the solver: a cost coefficient of {cost:.3g} million USD "
+                        "(check build_cost_usd, capex_usd_per_gpu, energy_price_usd_per_mwh, lifetime_years)")
+    ub = sf.col_upper[np.isfinite(sf.col_upper)]
+    if ub.size and np.abs(ub).max() > MAX_MAGNITUDE:
+        problems.append(f"{file}: values too large for the solver: a variable bound of {np.abs(ub).max():.3g} "
+                        "(check grid_limit_mw and demand)")
+    if problems:
+        raise ScenarioError(problems)
+
+
 def _check_scaling(sf: highs.StandardForm) -> None:
     for name, (lo, hi) in highs.coefficient_ranges(sf).items():
         log.debug("coefficients of %s: [%.3g, %.3g]", name, lo, hi)
@@ -168,6 +206,7 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
     pm = build_model(inputs)
     problems = unservable_demand(pm)
     sf = highs.compile_model(pm.pyomo)
+    _check_magnitudes(sf, Path(scenario.source_file).name if scenario.source_file else scenario.name)
     _check_scaling(sf)
     h = highs.to_highs(sf, opts.highs_options())
     build_s = time.perf_counter() - t0

@@ -91,3 +91,9 @@ def test_console_script_reports_without_traceback(tmp_path, tiny):
     r = subprocess.run([sys.executable, "-m", "optimizer.cli", "validate", str(p)], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == "error: bad.yaml: gpus.h100.capex_usd_per_gpu: must be >= 0, got -1"
+
+
+def test_absurd_magnitudes_are_input_errors_not_solver_crashes(tmp_path, tiny):
+    tiny["sites"]["texas"]["grid_limit_mw"] = 1e300
+    p = write(tmp_path, tiny, "huge.yaml")
+    assert main(["solve", str(p), "--out", str(tmp_path / "o"), "--quiet"]) == 2

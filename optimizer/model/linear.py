@@ -137,6 +137,7 @@ class LinearBuilder:
             var = pyo.Var(pyo.RangeSet(0, fam.size - 1), domain=domains[fam.domain], dense=True)
             var.doc = f"{fam.description} [{fam.units}]"
             m.add_component(fam.name, var)
+            var._family_bounds = (fam.lb, fam.ub)  # read back by optimizer.highs.compile_model
             datas = list(var.values())
             lbs = np.where(np.isfinite(fam.lb), fam.lb, np.nan).tolist()
             ubs = np.where(np.isfinite(fam.ub), fam.ub, np.nan).tolist()
@@ -144,12 +145,13 @@ class LinearBuilder:
                 v._lb = None if lo != lo else lo
                 v._ub = None if hi != hi else hi
             columns.extend(datas)
+        columns_t = tuple(columns)  # one shared tuple: MatrixConstraint keeps it as is (tuple(t) is t)
         m._columns = columns
         for fam in self.rows.values():
             a = fam.matrix
             lbs = [None if not np.isfinite(x) else x for x in fam.lb.tolist()]
             ubs = [None if not np.isfinite(x) else x for x in fam.ub.tolist()]
-            con = RowBlock(a.data.tolist(), a.indices.tolist(), a.indptr.tolist(), lbs, ubs, columns)
+            con = RowBlock(a.data.tolist(), a.indices.tolist(), a.indptr.tolist(), lbs, ubs, columns_t)
             con.doc = fam.description
             m.add_component(fam.name, con)
         c = self.cost_vector()
