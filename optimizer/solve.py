@@ -77,6 +77,9 @@ class Plan:
         each atomically; ``run.json`` is written last, so its presence marks a finished run."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".*.tmp"):  # left by a run killed while writing
+            stale.unlink(missing_ok=True)
+        (out / "run.json").unlink(missing_ok=True)  # this folder is not a finished run until rewritten
         if self.dataset is not None:
             self.to_netcdf(out / "results.nc")
         text = json.dumps(_jsonable(self.summary), indent=2)
