@@ -75,6 +75,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / "compare"
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
     comp = compare(args.items, out, opts)
+    from optimizer.plots import write_charts
+
+    charts = write_charts(comp, out)
     shown = comp.table[["status", "cost_per_mtok_usd", "cost_per_output_mtok_usd", "tokens_per_kwh",
                         "co2_g_per_mtok", "cost_usd_per_year", "unserved_tokens_per_year", "sites_opened"]
                        + [c for c in comp.table.columns if c.startswith("gpus_")]]
@@ -87,7 +90,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 print(f"\n{label}")
                 print(t.pivot_table(index="from_country", columns="to_country", values="tokens_per_year",
                                     aggfunc="sum", fill_value=0.0).to_string())
-    print(f"\nwritten {out / 'comparison.csv'}, {out / 'comparison.nc'}, {out / 'trade_matrix.csv'}")
+    print(f"\nwritten {out / 'comparison.csv'}, {out / 'comparison.nc'}, {out / 'trade_matrix.csv'}, "
+          f"{len(charts)} charts ({', '.join(p.name for p in charts)})")
     failed = [r.label for r in comp.runs if r.dataset is None]
     return 3 if failed else 0
 

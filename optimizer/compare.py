@@ -3,11 +3,13 @@
 Each item is a scenario file (``path.yaml`` or ``path.yaml#variant``), a finished run directory
 (holding ``results.nc``, ``summary.json`` and ``run.json``) or a :class:`~optimizer.solve.Plan`.
 Scenario files are solved into ``OUT/<scenario name>/``; a run whose ``run.json`` records the same
-scenario hash is reused, so an interrupted comparison started again redoes only what is missing.
+scenario hash (and is optimal, or was solved with the same options) is reused, so an interrupted
+comparison started again redoes only what is missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -72,7 +74,8 @@ def _solve_item(item: str, out: Path, options: SolveOptions) -> Run:
     digest = scenario_hash(sc)
     if run_json.exists():
         rec = json.loads(run_json.read_text())
-        if rec.get("scenario_sha256") == digest:
+        same_options = rec.get("options") == dataclasses.asdict(options)
+        if rec.get("scenario_sha256") == digest and (rec.get("status") == "optimal" or same_options):
             log.info("reusing %s (same scenario hash)", run_dir)
             return _read_run(run_dir, sc.name)
     plan = solve(sc, options, raise_on_failure=False)
