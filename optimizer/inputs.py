@@ -117,12 +117,58 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
     add("latency_ms", ("site", "market"), lat, "ms",
         "network round-trip time: latency_ms entries, else derived from coordinates (NaN = no route)")
 
+    add("weight_h", ("time",), sc.time.weights_h(), "h", "hours of the year each modelled hour stands for")
+    add("day", ("time",), sc.time.day_of_step(), "1", "day number of each modelled hour (flexible work, storage)")
+    _onsite(ds, sc, add, n)
+    c = sc.carbon
+    add("deferrable_share", ("llm",), [x.deferrable_share for x in l_], "1",
+        "share of each day's demand that may move to any hour of the same day")
+    add("cap_t_per_year_by_country", ("cap_country_carbon",), list(c.cap_t_per_year_by_country.values()),
+        "t CO2/year", "annual emission caps by site country")
+    ds = ds.assign_coords(cap_country_carbon=list(c.cap_t_per_year_by_country))
     ds.attrs.update(
         name=sc.name,
         time_weight_h=sc.time.weight_h,
         discount_rate=sc.finance.discount_rate,
+        storage_cyclic="period" if sc.time.contiguous else "day",
+        carbon_price_usd_per_t=c.price_usd_per_t,
+        carbon_cap_t_per_year=np.nan if c.cap_t_per_year is None else c.cap_t_per_year,
+        hourly_matching=c.hourly_matching,
     )
     return ds
+
+
+def _onsite(ds: xr.Dataset, sc: Scenario, add: object, n: int) -> None:
+    """On-site supply options by site (NaN where a site has none)."""
+    s_ = list(sc.sites.values())
+    for kind in ("solar", "wind"):
+        gens = [getattr(s, kind) for s in s_]
+        add(f"{kind}_capex_usd_per_mw", ("site",), [np.nan if g is None else g.capex_usd_per_mw for g in gens],
+            "USD/MW", f"{kind} installed cost (NaN = no option)")
+        add(f"{kind}_lifetime_years", ("site",), [np.nan if g is None else g.lifetime_years for g in gens],
+            "years", f"{kind} life")
+        add(f"{kind}_fixed_om_usd_per_mw_year", ("site",),
+            [np.nan if g is None else g.fixed_om_usd_per_mw_year for g in gens], "USD/MW/year", f"{kind} fixed O&M")
+        add(f"{kind}_max_mw", ("site",), [np.nan if g is None or g.max_mw is None else g.max_mw for g in gens],
+            "MW", f"{kind} capacity limit (NaN = none)")
+        add(f"{kind}_cf", ("site", "time"),
+            [np.zeros(n) if g is None or g.capacity_factor is None else _series(g.capacity_factor, n) for g in gens],
+            "1", f"{kind} output per MW installed")
+    bats = [s.battery for s in s_]
+    add("battery_capex_usd_per_mwh", ("site",), [np.nan if b is None else b.capex_usd_per_mwh for b in bats],
+        "USD/MWh", "battery energy cost (NaN = no option)")
+    add("battery_capex_usd_per_mw", ("site",), [np.nan if b is None else b.capex_usd_per_mw for b in bats],
+        "USD/MW", "battery power cost")
+    add("battery_lifetime_years", ("site",), [np.nan if b is None else b.lifetime_years for b in bats], "years",
+        "battery life")
+    add("battery_round_trip_efficiency", ("site",), [np.nan if b is None else b.round_trip_efficiency for b in bats],
+        "1", "battery energy out / in")
+    add("battery_max_mwh", ("site",), [np.nan if b is None or b.max_mwh is None else b.max_mwh for b in bats],
+        "MWh", "battery energy limit (NaN = none)")
+    add("export_price_usd_per_mwh", ("site", "time"),
+        [np.full(n, np.nan) if s.export_price_usd_per_mwh is None else _series(s.export_price_usd_per_mwh, n)
+         for s in s_], "USD/MWh", "price for exported on-site power (NaN = no export)")
+    add("has_onsite", ("site",), [s.has_onsite for s in s_], "bool", "site may build on-site supply or storage")
 
 
 def _derived_latency(sc: Scenario) -> np.ndarray:

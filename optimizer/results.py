@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.model import PlanningModel
+from optimizer.inputs import crf
 from optimizer.model.objective import MUSD, gpu_crf, site_crf
 from optimizer.model.sets import MTOK
 
@@ -51,8 +52,20 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     idle = inp["idle_power_kw_per_gpu"].values[fg]
     full = inp["power_kw_per_gpu"].values[fg]
     it_kw = idle[:, None] * (replicas * s.fleet_gpus_per_replica)[:, None] + (full - idle)[:, None] * busy
-    weight = inp.attrs["time_weight_h"]
+    weight = inp["weight_h"].values  # hours of the year per modelled hour
     price = inp["energy_price_usd_per_mwh"].transpose("site", "time").values
+    carbon = inp["carbon_kg_per_mwh"].transpose("site", "time").values
+    grid = power.copy()  # grid draw: facility power, or grid imports at sites with on-site supply
+    onsite = {name: np.zeros((ns, nt)) for name in ("battery_charge", "battery_discharge", "battery_soc",
+                                                    "curtailment", "export")}
+    caps = {name: np.zeros(ns) for name in ("solar_capacity", "wind_capacity", "battery_energy", "battery_power")}
+    o = s.onsite_site
+    if len(o):
+        grid[o] = val("grid_import").reshape(len(o), nt)
+        for name in onsite:
+            onsite[name][o] = val(name).reshape(len(o), nt)
+        for name in caps:
+            caps[name][o] = val(name)
 
     ds = xr.Dataset(coords={d: inp.coords[d] for d in ("site", "gpu", "llm", "market", "time")})
     ds = ds.assign_coords(
@@ -83,9 +96,47 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
         "token/s", "output-token demand not served")
     ds["it_power_mw"] = _attrs(
         xr.DataArray(_scatter((ns, nt), (fs,), it_kw / 1000.0), dims=("site", "time")), "MW", "IT power")
-    ds["facility_power_mw"] = _attrs(xr.DataArray(power, dims=("site", "time")), "MW", "facility draw from the grid")
+    ds["facility_power_mw"] = _attrs(xr.DataArray(power, dims=("site", "time")), "MW",
+                                     "facility power: PUE times IT power")
+    ds["grid_import_mw"] = _attrs(xr.DataArray(np.clip(grid, 0, None), dims=("site", "time")), "MW",
+                                  "power drawn from the grid")
     ds["energy_cost_usd_per_year"] = _attrs(
-        xr.DataArray((power * price).sum(axis=1) * weight, dims="site"), "USD/year", "grid energy cost")
+        xr.DataArray((grid * price * weight).sum(axis=1), dims="site"), "USD/year", "grid energy cost")
+    ds["co2_t_per_year"] = _attrs(
+        xr.DataArray((grid * carbon * weight).sum(axis=1) / 1000.0, dims="site"), "t CO2/year",
+        "location-based emissions of grid imports")
+    cp = float(inp.attrs.get("carbon_price_usd_per_t", 0.0))
+    ds["carbon_cost_usd_per_year"] = _attrs(ds["co2_t_per_year"] * cp, "USD/year", "carbon price times emissions")
+    units = {"solar_capacity": ("solar_mw", "MW", "on-site solar PV built"),
+             "wind_capacity": ("wind_mw", "MW", "on-site wind built"),
+             "battery_energy": ("battery_mwh", "MWh", "battery energy capacity"),
+             "battery_power": ("battery_mw", "MW", "battery power capacity")}
+    for name, (out, unit, desc) in units.items():
+        ds[out] = _attrs(xr.DataArray(caps[name], dims="site"), unit, desc)
+    series = {"battery_charge": ("battery_charge_mw", "MW"), "battery_discharge": ("battery_discharge_mw", "MW"),
+              "battery_soc": ("battery_soc_mwh", "MWh"), "curtailment": ("curtailed_mw", "MW"),
+              "export": ("export_mw", "MW")}
+    for name, (out, unit) in series.items():
+        ds[out] = _attrs(xr.DataArray(onsite[name], dims=("site", "time")), unit, name.replace("_", " "))
+    ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * inp["solar_cf"], "MW", "on-site solar output")
+    ds["wind_generation_mw"] = _attrs(ds["wind_mw"] * inp["wind_cf"], "MW", "on-site wind output")
+    rate = inp.attrs["discount_rate"]
+    ann = np.zeros(ns)
+    for kind in ("solar", "wind"):
+        capex = np.nan_to_num(inp[f"{kind}_capex_usd_per_mw"].values)
+        life = np.nan_to_num(inp[f"{kind}_lifetime_years"].values, nan=1.0)
+        om = np.nan_to_num(inp[f"{kind}_fixed_om_usd_per_mw_year"].values)
+        ann += caps[f"{kind}_capacity"] * (capex * crf(rate, life) + om)
+    blife = np.nan_to_num(inp["battery_lifetime_years"].values, nan=1.0)
+    ann += (caps["battery_energy"] * np.nan_to_num(inp["battery_capex_usd_per_mwh"].values)
+            + caps["battery_power"] * np.nan_to_num(inp["battery_capex_usd_per_mw"].values)) * crf(rate, blife)
+    ds["onsite_cost_usd_per_year"] = _attrs(xr.DataArray(ann, dims="site"), "USD/year",
+                                            "annualised on-site solar, wind and battery cost")
+    export_price = np.nan_to_num(inp["export_price_usd_per_mwh"].transpose("site", "time").values)
+    ds["export_revenue_usd_per_year"] = _attrs(
+        xr.DataArray((onsite["export"] * export_price * weight).sum(axis=1), dims="site"), "USD/year",
+        "revenue from exported on-site power")
+    ds["weight_h"] = inp["weight_h"].copy()
     installed_mw = (gpus_sgl.sum(axis=2) * inp["power_kw_per_gpu"].values[None, :]).sum(axis=1) / 1000.0
     ds["installed_it_mw"] = _attrs(xr.DataArray(installed_mw, dims="site"), "MW", "nameplate IT capacity")
     crf_s = site_crf(inp)
@@ -96,25 +147,30 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     ds["accelerator_cost_usd_per_year"] = _attrs(
         xr.DataArray(gpus_sgl.sum(axis=2) * inp["capex_usd_per_gpu"].values * gpu_crf(inp), dims=("site", "gpu")),
         "USD/year", "annualised accelerator capex")
-    ds.attrs.update(time_weight_h=weight, units_note="tokens are output tokens unless named otherwise")
+    ds.attrs.update(time_weight_h=float(weight.mean()), units_note="tokens are output tokens unless named otherwise")
     return ds
 
 
 def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective_musd: float) -> dict[str, object]:
     """Headline figures of a plan (see README, 'Summary keys')."""
-    weight = inputs.attrs["time_weight_h"]
+    w = inputs["weight_h"]  # hours of the year per modelled hour
     ipo = inputs["input_per_output"]
-    out_tok = float(ds["delivered_tokens_per_s"].sum() * 3600 * weight)
-    all_tok = float((ds["delivered_tokens_per_s"].sum(("site", "market", "time")) * (1 + ipo)).sum() * 3600 * weight)
-    unserved = float((ds["unserved_tokens_per_s"].sum(("market", "time")) * (1 + ipo)).sum() * 3600 * weight)
-    energy = float(ds["facility_power_mw"].sum() * weight)
-    co2 = float((ds["facility_power_mw"] * inputs["carbon_kg_per_mwh"]).sum() * weight / 1000.0)
+    delivered = (ds["delivered_tokens_per_s"].sum(("site", "market")) * w).sum("time")  # by llm, token-h/s
+    out_tok = float(delivered.sum() * 3600)
+    all_tok = float((delivered * (1 + ipo)).sum() * 3600)
+    unserved = float(((ds["unserved_tokens_per_s"].sum("market") * w).sum("time") * (1 + ipo)).sum() * 3600)
+    energy = float((ds["facility_power_mw"].sum("site") * w).sum())
+    grid_energy = float((ds["grid_import_mw"].sum("site") * w).sum())
+    co2 = float(ds["co2_t_per_year"].sum())
     site_cost = float(ds["site_cost_usd_per_year"].sum())
     acc_cost = float(ds["accelerator_cost_usd_per_year"].sum())
     energy_cost = float(ds["energy_cost_usd_per_year"].sum())
-    cost = site_cost + acc_cost + energy_cost
+    onsite_cost = float(ds["onsite_cost_usd_per_year"].sum())
+    carbon_cost = float(ds["carbon_cost_usd_per_year"].sum())
+    export_revenue = float(ds["export_revenue_usd_per_year"].sum())
+    cost = site_cost + acc_cost + energy_cost + onsite_cost + carbon_cost - export_revenue
     pen = inputs["unserved_penalty_usd_per_mtok"].fillna(0.0)
-    penalty = float((ds["unserved_tokens_per_s"].sum("time") * (1 + ipo) * pen).sum() * 3600 * weight / 1e6)
+    penalty = float(((ds["unserved_tokens_per_s"] * w).sum("time") * (1 + ipo) * pen).sum() * 3600 / 1e6)
     gpus = ds["gpus"].sum("site")
     return {
         "objective_usd_per_year": objective_musd * MUSD,
@@ -122,6 +178,9 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective_musd: float) -> dict
         "site_cost_usd_per_year": site_cost,
         "accelerator_cost_usd_per_year": acc_cost,
         "energy_cost_usd_per_year": energy_cost,
+        "onsite_supply_cost_usd_per_year": onsite_cost,
+        "carbon_cost_usd_per_year": carbon_cost,
+        "export_revenue_usd_per_year": export_revenue,
         "unserved_penalty_usd_per_year": penalty,
         "cost_per_mtok_usd": cost / all_tok * 1e6 if all_tok > 0 else float("nan"),
         "cost_per_output_mtok_usd": cost / out_tok * 1e6 if out_tok > 0 else float("nan"),
@@ -129,6 +188,7 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective_musd: float) -> dict
         "output_tokens_per_year": out_tok,
         "unserved_tokens_per_year": unserved,
         "energy_mwh_per_year": energy,
+        "grid_energy_mwh_per_year": grid_energy,
         "tokens_per_kwh": all_tok / (energy * 1000.0) if energy > 0 else float("nan"),
         "co2_t_per_year": co2,
         "co2_g_per_mtok": co2 * 1e6 / all_tok * 1e6 if all_tok > 0 else float("nan"),

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -52,6 +53,13 @@ class TimeSpec(_Strict):
     days: int | None = Field(None, ge=1, le=MAX_STEPS // 24, description="whole days from start (sets steps = 24 x days)")
     dates: list[str] | None = Field(None, min_length=1, max_length=MAX_STEPS // 24,
                                     description="whole UTC days to model (sets steps)")
+    year: int | None = Field(None, ge=1900, le=2200,
+                             description="model every day of this year (365 days; 29 February is left out)")
+    resolution: str = Field("1h", description="time step; only 1h is supported")
+    representative_days: int | None = Field(
+        None, ge=1, le=365, description="aggregate the modelled days into this many typical days (tsam)")
+    day_weights: list[Positive] | None = Field(
+        None, description="days of the year each modelled day stands for (set by representative_days)")
 
     @model_validator(mode="before")
     @classmethod
@@ -63,6 +71,12 @@ class TimeSpec(_Strict):
             data["start"] = _iso(data["start"])
         if isinstance(data.get("dates"), list):
             data["dates"] = [_iso(d) for d in data["dates"]]
+        year = data.get("year")
+        if isinstance(year, int) and not isinstance(year, bool) and 1900 <= year <= 2200:
+            if data.get("dates") is not None or data.get("days") is not None:
+                raise ValueError("give year, or days (with start), or dates, not more than one")
+            days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
+            data["dates"] = [d.strftime("%Y-%m-%d") for d in days if not (d.month == 2 and d.day == 29)]
         implied = None
         if isinstance(data.get("days"), int) and not isinstance(data.get("days"), bool):
             implied, what = 24 * data["days"], f"time.days ({data['days']})"
@@ -99,10 +113,46 @@ class TimeSpec(_Strict):
                 raise ValueError(f"item {i} is not a date, got {d!r}")
         return v
 
+    @field_validator("resolution")
+    @classmethod
+    def _hourly(cls, v: str) -> str:
+        if v not in ("1h", "h", "60min"):
+            raise ValueError(f"only hourly steps (1h) are supported, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _day_weights_fit(self) -> TimeSpec:
+        if self.day_weights is not None:
+            if self.steps % 24:
+                raise ValueError("day_weights need whole days (steps a multiple of 24)")
+            if len(self.day_weights) != self.steps // 24:
+                raise ValueError(f"day_weights has {len(self.day_weights)} values for {self.steps // 24} modelled days")
+            if self.weight is not None:
+                raise ValueError("give weight or day_weights, not both")
+        return self
+
     @property
     def weight_h(self) -> float:
-        """Hours of the year one modelled hour stands for."""
-        return self.weight if self.weight is not None else 8760.0 / self.steps
+        """Mean hours of the year one modelled hour stands for."""
+        return float(self.weights_h().mean())
+
+    def weights_h(self) -> np.ndarray:
+        """Hours of the year each modelled hour stands for (one value per step)."""
+        if self.day_weights is not None:
+            return np.repeat(np.asarray(self.day_weights, float), 24)
+        return np.full(self.steps, self.weight if self.weight is not None else 8760.0 / self.steps)
+
+    @property
+    def contiguous(self) -> bool:
+        """Hours follow each other (storage is cyclic over the period, else per day)."""
+        idx = self.index()
+        return bool(len(idx) < 2 or (np.diff(idx.values) == np.timedelta64(1, "h")).all())
+
+    def day_of_step(self) -> np.ndarray:
+        """Day number (0, 1, ...) of each modelled hour: calendar days in order of appearance."""
+        days = self.index().normalize()
+        _, inverse = np.unique(days.values, return_inverse=True)
+        return inverse
 
     def index(self) -> pd.DatetimeIndex:
         """UTC timestamps (tz-naive) of the modelled hours."""
@@ -116,6 +166,34 @@ class TimeSpec(_Strict):
 
 class Finance(_Strict):
     discount_rate: float = Field(0.08, ge=0, le=1, description="real discount rate, fraction per year")
+
+
+class Generator(_Strict):
+    """On-site solar PV or wind: capacity in MW is a continuous investment decision."""
+
+    capex_usd_per_mw: NonNeg = Field(description="installed cost, USD per MW (AC)")
+    lifetime_years: Positive = Field(25.0, description="life for annualising, years")
+    fixed_om_usd_per_mw_year: NonNeg = Field(0.0, description="fixed O&M, USD per MW-year")
+    max_mw: NonNeg | None = Field(None, description="most capacity the site allows, MW (None = no limit)")
+    capacity_factor: Series | None = Field(
+        None, description="output per MW installed, 0..1 (catalog sites: from optimizer.profiles)")
+
+    @field_validator("capacity_factor")
+    @classmethod
+    def _unit_interval(cls, v: Series | None) -> Series | None:
+        if v is not None:
+            _check_series(v, lambda x: 0 <= x <= 1, "must be within 0..1")
+        return v
+
+
+class Battery(_Strict):
+    """On-site battery: energy (MWh) and power (MW) are continuous investment decisions."""
+
+    capex_usd_per_mwh: NonNeg = Field(description="energy-related installed cost, USD per MWh")
+    capex_usd_per_mw: NonNeg = Field(0.0, description="power-related installed cost, USD per MW")
+    lifetime_years: Positive = Field(15.0, description="life for annualising, years")
+    round_trip_efficiency: float = Field(0.88, gt=0, le=1, description="energy out / energy in")
+    max_mwh: NonNeg | None = Field(None, description="most energy capacity, MWh (None = no limit)")
 
 
 class Site(_Strict):
@@ -132,7 +210,17 @@ class Site(_Strict):
     lat: float | None = Field(None, ge=-90, le=90, description="latitude, degrees (for derived latency)")
     lon: float | None = Field(None, ge=-180, le=180, description="longitude, degrees (for derived latency)")
     state_funded: bool = Field(False, description="state-funded site (China's 2025-11 domestic-chip rule)")
+    solar: Generator | None = Field(None, description="on-site solar PV option")
+    wind: Generator | None = Field(None, description="on-site wind option")
+    battery: Battery | None = Field(None, description="on-site battery option")
+    export_price_usd_per_mwh: Series | None = Field(
+        None, description="price paid for surplus on-site power sent to the grid (None = no export)")
     name: str | None = None
+
+    @property
+    def has_onsite(self) -> bool:
+        """The site may build on-site supply or storage."""
+        return self.solar is not None or self.wind is not None or self.battery is not None
 
     @field_validator("carbon_kg_per_mwh")
     @classmethod
@@ -193,6 +281,8 @@ class Llm(_Strict):
                                                "throughput estimator uses for pairs without a stated throughput")
     precision: str | None = Field(None, description="serving precision of the weights (bf16, fp8, fp4, int8)")
     request_output_tokens: int = Field(1000, ge=1, description="output tokens per request (estimator)")
+    deferrable_share: float = Field(0.0, ge=0, le=1, description="share of each day's demand that may be "
+                                                                  "served at any hour of the same day (batch)")
     name: str | None = None
 
     @field_validator("service_tier")
@@ -227,6 +317,17 @@ class Market(_Strict):
         return v
 
 
+class Carbon(_Strict):
+    """Carbon price, caps and hourly matching (location-based emissions of grid imports)."""
+
+    price_usd_per_t: NonNeg = Field(0.0, description="carbon price in the objective, USD per tonne CO2")
+    cap_t_per_year: NonNeg | None = Field(None, description="annual cap on emissions of all sites, t CO2")
+    cap_t_per_year_by_country: dict[str, NonNeg] = Field(default_factory=dict,
+                                                         description="annual caps by site country, t CO2")
+    hourly_matching: float = Field(0.0, ge=0, le=1, description="share of each hour's facility load covered by "
+                                                                "on-site carbon-free supply (solar, wind, battery)")
+
+
 class SupplyCap(_Strict):
     """At most ``max_gpus`` accelerators of the listed types at all sites of one country."""
 
@@ -257,6 +358,7 @@ class Scenario(_Strict):
     )
     policy: str | list[str] | None = Field(None, description="chip-policy rule set id(s) in data/policies")
     supply_caps: list[SupplyCap] = Field(default_factory=list, description="accelerator supply limits by country")
+    carbon: Carbon = Field(default_factory=Carbon, description="carbon price, caps, hourly matching")
     source_file: str | None = Field(None, exclude=True, description="where it was read from")
 
     def to_yaml(self) -> str:
@@ -399,6 +501,16 @@ def check_references(sc: Scenario, file: str) -> list[str]:
     for sid, site in sc.sites.items():
         for f in ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue"):
             series(f"sites.{sid}.{f}", getattr(site, f))
+        if site.export_price_usd_per_mwh is not None:
+            series(f"sites.{sid}.export_price_usd_per_mwh", site.export_price_usd_per_mwh)
+        for kind in ("solar", "wind"):
+            gen = getattr(site, kind)
+            if gen is not None:
+                if gen.capacity_factor is None:
+                    problems.append(f"{file}: sites.{sid}.{kind}.capacity_factor: required for a site outside the "
+                                    "catalog (catalog sites take it from the hourly profiles)")
+                else:
+                    series(f"sites.{sid}.{kind}.capacity_factor", gen.capacity_factor)
     for gid, gpu in sc.gpus.items():
         if gpu.idle_power_kw_per_gpu > gpu.power_kw_per_gpu:
             problems.append(

@@ -16,6 +16,16 @@ def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     b.add_var("production", sets.n_fleet * nt, "Mtoken/s", "output tokens produced per (site, gpu, llm, time)")
     b.add_var("delivery", sets.n_route * nt, "Mtoken/s", "output tokens delivered per (site, market, llm, time)")
     b.add_var("unserved", sets.n_unmet * nt, "Mtoken/s", "output-token demand not served per (market, llm, time)")
+    fm, fl = _flexible_pairs(inputs, sets)
+    b.add_var("flexible_delivery", len(fm) * nt, "Mtoken/s",
+              "deferrable demand served per (market, llm, time), any hour of its day")
+
+
+def _flexible_pairs(inputs: xr.Dataset, sets: IndexSets) -> tuple[np.ndarray, np.ndarray]:
+    """Demanded (market, llm) pairs of LLMs with a deferrable share."""
+    dm, dl = np.nonzero(sets.demanded)
+    keep = inputs["deferrable_share"].values[dl] > 0
+    return dm[keep], dl[keep]
 
 
 def _pair_ids(a: np.ndarray, b_: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -37,12 +47,28 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     ml = _pair_ids(dm, dl, sets.demanded.shape)
     route_rows = (ml[sets.route_market, sets.route_llm][:, None] * nt + t).ravel()
     unmet_rows = (ml[sets.unmet_market, sets.unmet_llm][:, None] * nt + t).ravel()
-    rhs = demand[dm, dl].ravel() / MTOK
+    share = inputs["deferrable_share"].values[dl]
+    rhs = ((1.0 - share)[:, None] * demand[dm, dl]).ravel() / MTOK
+    fm, fl = _flexible_pairs(inputs, sets)
+    flexible = b.variables["flexible_delivery"]
+    flex_rows = (ml[fm, fl][:, None] * nt + t).ravel()
     b.add_rows(
         "demand_balance", len(dm) * nt,
-        [(route_rows, delivery.cols(), 1.0), (unmet_rows, unserved.cols(), 1.0)],
-        lb=rhs, ub=rhs, description="deliveries plus unserved equal demand",
+        [(route_rows, delivery.cols(), 1.0), (unmet_rows, unserved.cols(), 1.0), (flex_rows, flexible.cols(), -1.0)],
+        lb=rhs, ub=rhs, description="deliveries plus unserved equal firm demand plus deferrable demand served",
     )
+    if len(fm):
+        # flexible_daily_balance[m,l,day]: sum_{t in day} flexible_delivery = share * sum_{t in day} demand
+        day = inputs["day"].values
+        n_day = int(day.max()) + 1
+        rows = (np.arange(len(fm))[:, None] * n_day + day[None, :]).ravel()
+        daily = np.zeros((len(fm), n_day))
+        np.add.at(daily, (slice(None), day), demand[fm, fl])
+        rhs_day = (inputs["deferrable_share"].values[fl][:, None] * daily).ravel() / MTOK
+        b.add_rows(
+            "flexible_daily_balance", len(fm) * n_day, [(rows, flexible.cols(), 1.0)],
+            lb=rhs_day, ub=rhs_day, description="deferrable demand served within its day",
+        )
 
     # production_balance[s,l,t]: sum_g production[s,g,l,t] = sum_m delivery[s,m,l,t]
     ps, pl = np.unique(np.stack([sets.fleet_site, sets.fleet_llm]), axis=1)
@@ -58,7 +84,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     if sets.n_unmet:
         ipo = inputs["input_per_output"].values[sets.unmet_llm]
         pen = inputs["unserved_penalty_usd_per_mtok"].values[sets.unmet_market]
-        weight = inputs.attrs["time_weight_h"]
+        weight = inputs["weight_h"].values
         # 1 Mtoken/s for one hour = 3,600 million output tokens, plus input tokens at ipo
-        per_step = weight * 3600.0 * (1.0 + ipo) * pen / MUSD
-        b.add_cost(unserved.cols(), np.repeat(per_step, nt))
+        per_step = (3600.0 * (1.0 + ipo) * pen / MUSD)[:, None] * weight[None, :]
+        b.add_cost(unserved.cols(), per_step.ravel())

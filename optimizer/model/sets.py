@@ -41,6 +41,7 @@ class IndexSets:
     fleet_busy_gpus_per_mtok: np.ndarray  # GPUs kept busy per million output tokens/s
     fleet_max_replicas: np.ndarray  # valid upper bound on replicas (power and demand)
     active_site: np.ndarray  # sites with any fleet element
+    onsite_site: np.ndarray  # active sites that may build on-site supply or storage
 
     @property
     def n_fleet(self) -> int:
@@ -79,6 +80,7 @@ def _max_replicas(
     grid_kw = inputs["grid_limit_mw"].values[fs] * 1000.0
     with np.errstate(divide="ignore"):
         by_power = np.where(idle > 0, np.floor(grid_kw / (pue_min * idle * k) + 1e-9), np.inf)
+    by_power = np.where(inputs["has_onsite"].values[fs], np.inf, by_power)  # on-site supply adds power
     return np.minimum(by_demand, by_power)
 
 
@@ -120,4 +122,5 @@ def build_sets(inputs: xr.Dataset) -> IndexSets:
         fleet_busy_gpus_per_mtok=busy,
         fleet_max_replicas=ub,
         active_site=np.unique(fs),
+        onsite_site=np.intersect1d(np.unique(fs), np.flatnonzero(inputs["has_onsite"].values)),
     )
