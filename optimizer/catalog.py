@@ -325,6 +325,20 @@ class _Resolver:
         d["throughput"] = {g: dict(t) for g, t in (card.get("throughput") or {}).items()}
         return d
 
+    def capacity_factors(self, sid: str, site: dict[str, Any]) -> None:
+        """Solar and wind capacity factors of a catalog site from the hourly profiles (unless given)."""
+        for kind in ("solar", "wind"):
+            gen = site.get(kind)
+            if not isinstance(gen, dict):
+                continue
+            if isinstance(gen.get("capacity_factor"), dict):
+                gen["capacity_factor"] = self.series_from_file(f"sites.{sid}.{kind}.capacity_factor",
+                                                               gen["capacity_factor"])
+            elif gen.get("capacity_factor") is None and sid in sites().index:
+                prof = self._profiles(f"sites.{sid}.{kind}")
+                if prof is not None:
+                    gen["capacity_factor"] = prof[f"{kind}_cf"].sel(site=sid).values.round(6).tolist()
+
     def service_level(self, lid: str, llm: dict[str, Any], stated: set[str]) -> None:
         """Apply ``service_tier``; a card's throughput stated for another per-user speed is dropped
         (the estimator refills it), throughput written in the scenario is kept."""
@@ -443,7 +457,8 @@ class _Resolver:
         if isinstance(sites_, dict):
             for sid, s in sites_.items():
                 if isinstance(s, dict):
-                    self.files_in(s, f"sites.{sid}", SITE_SERIES)
+                    self.files_in(s, f"sites.{sid}", (*SITE_SERIES, "export_price_usd_per_mwh"))
+                    self.capacity_factors(sid, s)
             out["sites"] = sites_
         gpu_ids = set(gpus_) if isinstance(gpus_, dict) else set()
         if isinstance(gpus_, dict):

@@ -55,7 +55,10 @@ def print_summary(s: dict) -> None:
 def _cmd_solve(args: argparse.Namespace) -> int:
     from optimizer.solve import SolveOptions, solve
 
-    sc = load_scenario(args.scenario, args.variant, args.set)
+    sets = list(args.set or [])
+    if args.representative_days is not None:
+        sets.append(f"time.representative_days={args.representative_days}")
+    sc = load_scenario(args.scenario, args.variant, sets)
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
                         log_to_console=not args.quiet)
     plan = solve(sc, opts, raise_on_failure=False)
@@ -189,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, help="solver threads")
     s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
     s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
+    s.add_argument("--representative-days", type=int, metavar="N",
+                   help="aggregate the modelled days into N typical days (tsam) before solving")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one dot-key, e.g. sites.cn-nmg.energy_price_usd_per_mwh=30 (repeatable)")
     s.set_defaults(func=_cmd_solve)

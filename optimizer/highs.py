@@ -199,3 +199,19 @@ def coefficient_ranges(sf: StandardForm) -> dict[str, tuple[float, float]]:
         if vals.size:
             out[name] = (float(vals.min()), float(vals.max()))
     return out
+
+
+def duals_with_integers_fixed(h: highspy.Highs, sf: StandardForm, x: np.ndarray) -> np.ndarray | None:
+    """Row duals of the LP left when the integer variables are fixed at ``x`` (MILP shadow prices).
+
+    Modifies ``h`` (integrality dropped, integer columns fixed); returns None if the LP fails.
+    """
+    idx = np.flatnonzero(sf.integer).astype(np.int32)
+    if len(idx):
+        vals = np.round(x[idx])
+        h.changeColsIntegrality(len(idx), idx, np.full(len(idx), highspy.HighsVarType.kContinuous))
+        h.changeColsBounds(len(idx), idx, vals, vals)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().row_dual)

@@ -600,6 +600,10 @@ def scenario_from_dict(
     problems = check_references(sc, file)
     if problems:
         raise ScenarioError(problems)
+    if sc.time.representative_days is not None and sc.time.day_weights is None:
+        from optimizer.aggregate import representative_days
+
+        sc, _ = representative_days(sc, sc.time.representative_days)
     return sc
 
 

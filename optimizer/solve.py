@@ -249,7 +249,29 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
     ds.attrs.update(scenario=scenario.name, scenario_yaml=scenario.to_yaml(), status=out.status)
     summary.update(summarize(ds, inputs, out.objective))
     summary["objective_usd_per_year"] = out.objective * 1e6
+    summary.update(_carbon_shadow_prices(h, sf, out.x, inputs))
     return Plan(scenario, summary, ds, pm, opts)
+
+
+def _carbon_shadow_prices(h: Any, sf: highs.StandardForm, x: np.ndarray, inputs: xr.Dataset) -> dict[str, Any]:
+    """USD per tonne of the carbon caps (duals of the LP with integers fixed at the plan)."""
+    cap_rows = {name: (start, count) for name, start, count in sf.row_names
+                if name in ("carbon_cap", "carbon_cap_country")}
+    if not cap_rows:
+        return {}
+    duals = highs.duals_with_integers_fixed(h, sf, x)
+    if duals is None:
+        return {"carbon_shadow_price_usd_per_t": None}
+    out: dict[str, Any] = {}
+    if "carbon_cap" in cap_rows:
+        start, _ = cap_rows["carbon_cap"]
+        out["carbon_shadow_price_usd_per_t"] = max(0.0, -float(duals[start]) * 1e6)
+    if "carbon_cap_country" in cap_rows:
+        start, count = cap_rows["carbon_cap_country"]
+        out["carbon_shadow_price_usd_per_t_by_country"] = {
+            str(c): max(0.0, -float(d) * 1e6)
+            for c, d in zip(inputs["cap_country_carbon"].values, duals[start:start + count], strict=True)}
+    return out
 
 
 def _load_values(m: pyo.ConcreteModel, sf: highs.StandardForm, x: np.ndarray) -> None:

@@ -73,7 +73,13 @@ def _max_replicas(
 ) -> np.ndarray:
     """Upper bound on replicas of each fleet element: the fewest of (a) what the grid limit can
     power at idle and (b) what the peak reachable demand could keep busy."""
-    reach = np.einsum("sml,mlt->slt", routes.astype(float), demand).max(axis=2)  # (site, llm) tok/s
+    # deferrable demand may pile into one hour of its day: bound by firm demand plus the day's total
+    share = inputs["deferrable_share"].values[None, :, None]
+    day = inputs["day"].values
+    daily = np.zeros(demand.shape[:2] + (int(day.max()) + 1,))
+    np.add.at(daily, (slice(None), slice(None), day), demand)
+    peak_demand = (1 - share) * demand + share * daily[:, :, day]
+    reach = np.einsum("sml,mlt->slt", routes.astype(float), peak_demand).max(axis=2)  # (site, llm) tok/s
     by_demand = np.ceil(reach[fs, fl] / MTOK * busy / k - 1e-9)
     idle = inputs["idle_power_kw_per_gpu"].values[fg]
     pue_min = inputs["pue"].transpose("site", "time").values.min(axis=1)[fs]
