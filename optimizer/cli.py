@@ -37,9 +37,12 @@ def print_summary(s: dict) -> None:
         for line in s.get("explanation", []):
             print(f"  why        {line}")
         return
+    extra = "".join(f" {sign} {label} {_fmt_usd(s[key])}" for key, label, sign in (
+        ("onsite_supply_cost_usd_per_year", "on-site supply", "+"), ("carbon_cost_usd_per_year", "carbon", "+"),
+        ("export_revenue_usd_per_year", "exports", "-")) if s.get(key))
     print(f"  cost       {_fmt_usd(s['cost_usd_per_year'])}/year = sites {_fmt_usd(s['site_cost_usd_per_year'])}"
           f" + accelerators {_fmt_usd(s['accelerator_cost_usd_per_year'])}"
-          f" + energy {_fmt_usd(s['energy_cost_usd_per_year'])}")
+          f" + energy {_fmt_usd(s['energy_cost_usd_per_year'])}{extra}")
     if s["unserved_penalty_usd_per_year"] > 0:
         print(f"  unserved   {s['unserved_tokens_per_year']:.3g} tokens/year, penalty "
               f"{_fmt_usd(s['unserved_penalty_usd_per_year'])}/year")
@@ -49,6 +52,13 @@ def print_summary(s: dict) -> None:
     print(f"  energy     {s['energy_mwh_per_year']:,.0f} MWh/year, {s['tokens_per_kwh']:,.0f} tokens/kWh, "
           f"peak {s['peak_facility_power_mw']:,.1f} MW, {s['co2_t_per_year']:,.0f} t CO2/year")
     print(f"  sites      {', '.join(s['sites_opened']) or 'none'}")
+    if s.get("carbon_shadow_price_usd_per_t") is not None:
+        print(f"  carbon     cap binds at {s['carbon_shadow_price_usd_per_t']:,.2f} USD/t")
+    v = s.get("verification")
+    if v and v.get("verified_objective_usd_per_year") is not None:
+        print(f"  verified   on every day: {_fmt_usd(v['verified_objective_usd_per_year'])}/year "
+              f"({v['objective_difference']:+.2%} vs plan), unserved {v['verified_unserved_tokens_per_year']:.3g} "
+              f"tokens/year, peak {v['verified_peak_facility_power_mw']:,.1f} MW")
     print(f"  gpus       {', '.join(f'{k} {v:,}' for k, v in s['gpus'].items()) or 'none'}")
 
 
@@ -62,6 +72,11 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
                         log_to_console=not args.quiet)
     plan = solve(sc, opts, raise_on_failure=False)
+    if args.verify and plan.dataset is not None and sc.time.representative_days is not None:
+        from optimizer.verify import verify
+
+        full = load_scenario(args.scenario, args.variant, sets, aggregate=False)
+        plan.summary["verification"] = verify(plan, full, opts)
     out = Path(args.out) if args.out else Path("results") / sc.name
     plan.write(out)
     print_summary(plan.summary)
@@ -194,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
     s.add_argument("--representative-days", type=int, metavar="N",
                    help="aggregate the modelled days into N typical days (tsam) before solving")
+    s.add_argument("--verify", action="store_true",
+                   help="with representative days: fix the plan's investments and re-solve the dispatch on "
+                        "every modelled day; report the true cost, unserved tokens and peak power")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one dot-key, e.g. sites.cn-nmg.energy_price_usd_per_mwh=30 (repeatable)")
     s.set_defaults(func=_cmd_solve)

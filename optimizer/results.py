@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from optimizer.model import PlanningModel
 from optimizer.inputs import crf
+from optimizer.model import PlanningModel
 from optimizer.model.objective import MUSD, gpu_crf, site_crf
 from optimizer.model.sets import MTOK
 
@@ -118,8 +118,12 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
               "export": ("export_mw", "MW")}
     for name, (out, unit) in series.items():
         ds[out] = _attrs(xr.DataArray(onsite[name], dims=("site", "time")), unit, name.replace("_", " "))
-    ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * inp["solar_cf"], "MW", "on-site solar output")
-    ds["wind_generation_mw"] = _attrs(ds["wind_mw"] * inp["wind_cf"], "MW", "on-site wind output")
+    from optimizer.model.power import CF_FLOOR
+
+    ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * inp["solar_cf"].where(inp["solar_cf"] >= CF_FLOOR, 0.0),
+                                       "MW", "on-site solar output")
+    ds["wind_generation_mw"] = _attrs(ds["wind_mw"] * inp["wind_cf"].where(inp["wind_cf"] >= CF_FLOOR, 0.0),
+                                      "MW", "on-site wind output")
     rate = inp.attrs["discount_rate"]
     ann = np.zeros(ns)
     for kind in ("solar", "wind"):

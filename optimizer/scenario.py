@@ -574,7 +574,7 @@ def read_yaml(path: Path) -> Any:
 
 def scenario_from_dict(
     data: Any, file: str = "<scenario>", base_dir: Path | None = None,
-    variant: str | None = None, sets: list[str] | None = None,
+    variant: str | None = None, sets: list[str] | None = None, aggregate: bool = True,
 ) -> Scenario:
     """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem.
 
@@ -600,7 +600,7 @@ def scenario_from_dict(
     problems = check_references(sc, file)
     if problems:
         raise ScenarioError(problems)
-    if sc.time.representative_days is not None and sc.time.day_weights is None:
+    if aggregate and sc.time.representative_days is not None and sc.time.day_weights is None:
         from optimizer.aggregate import representative_days
 
         sc, _ = representative_days(sc, sc.time.representative_days)
@@ -608,11 +608,12 @@ def scenario_from_dict(
 
 
 def load_scenario(path: str | Path | None = None, variant: str | None = None,
-                  sets: list[str] | None = None) -> Scenario:
+                  sets: list[str] | None = None, aggregate: bool = True) -> Scenario:
     """Read and validate a scenario YAML file (the bundled default when ``path`` is None), with
-    an optional named ``variant`` and ``key=value`` overrides (``sets``)."""
+    an optional named ``variant`` and ``key=value`` overrides (``sets``); ``aggregate=False``
+    keeps every modelled day even when ``time.representative_days`` is set."""
     p = Path(path) if path is not None else DEFAULT_SCENARIO
-    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets)
+    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, aggregate)
     return sc.model_copy(update={"source_file": str(p.resolve())})
 
 

@@ -203,10 +203,16 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
     stopped without a plan) unless ``raise_on_failure`` is False, in which case the plan's
     ``summary['status']`` says what happened and ``dataset`` is None.
     """
+    return solve_model(scenario, options, raise_on_failure=raise_on_failure)
+
+
+def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_failure: bool = True,
+                fix: dict[str, np.ndarray] | None = None) -> Plan:
+    """:func:`solve`, with variable families optionally fixed (``fix``: name -> values, NaN = free)."""
     opts = options or SolveOptions()
     t0 = time.perf_counter()
     inputs = build_inputs(scenario)
-    pm = build_model(inputs)
+    pm = build_model(inputs, fix)
     problems = unservable_demand(pm)
     sf = highs.compile_model(pm.pyomo)
     _check_magnitudes(sf, Path(scenario.source_file).name if scenario.source_file else scenario.name)

@@ -131,3 +131,19 @@ def test_representative_days_match_the_full_year_and_keep_storage_cyclic_per_day
     eta = math.sqrt(0.85)
     net = (eta * ds["battery_charge_mw"] - ds["battery_discharge_mw"] / eta).values.reshape(-1, 24).sum(axis=1)
     np.testing.assert_allclose(net, 0, atol=1e-6)  # each typical day ends where it started
+
+
+def test_verify_fixes_the_fleet_and_redispatches_every_hour(tiny):
+    from optimizer.verify import verify
+
+    tiny["sites"]["texas"]["energy_price_usd_per_mwh"] = [50.0] * 12 + [90.0] * 12
+    full = scenario_from_dict(copy.deepcopy(tiny))
+    plan = solve(full)
+    same = verify(plan, full)  # verifying a plan made on all hours reproduces its cost
+    assert same["verified_objective_usd_per_year"] == pytest.approx(plan.summary["objective_usd_per_year"], rel=1e-6)
+    tiny["markets"]["us-east"]["demand_output_tokens_per_s"]["llama-70b"] = 150000
+    tiny["unserved_penalty_usd_per_mtok"] = 50
+    more = scenario_from_dict(tiny)
+    check = verify(plan, more)  # the 120-GPU fleet cannot serve 1.5x the demand
+    assert check["verified_unserved_tokens_per_year"] > 0
+    assert check["objective_difference"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
@@ -24,12 +25,21 @@ class PlanningModel:
     inputs: xr.Dataset
 
 
-def build_model(inputs: xr.Dataset) -> PlanningModel:
-    """Build the Pyomo MILP for an inputs Dataset (see :func:`optimizer.inputs.build_inputs`)."""
+def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None) -> PlanningModel:
+    """Build the Pyomo MILP for an inputs Dataset (see :func:`optimizer.inputs.build_inputs`).
+
+    ``fix`` maps variable families (e.g. ``replicas``) to values to fix them at (NaN = free).
+    """
     sets = build_sets(inputs)
     b = LinearBuilder()
     for concern in CONCERNS:
         concern.declare(b, inputs, sets)
     for concern in CONCERNS:
         concern.constrain(b, inputs, sets)
+    for name, values in (fix or {}).items():
+        fam = b.variables[name]
+        v = np.asarray(values, float)
+        fixed = np.isfinite(v)
+        fam.lb[fixed] = v[fixed]
+        fam.ub[fixed] = v[fixed]
     return PlanningModel(b.build(), sets, b, inputs)

@@ -138,6 +138,14 @@ def _carbon_limits(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, grid_c
                        description="sites without carbon-free supply cannot meet an hourly-matching target")
 
 
+CF_FLOOR = 1e-3
+"""Capacity factors below this (dawn and dusk slivers) are taken as 0 to keep coefficients >= 1e-3."""
+
+
+def _cf(cf: np.ndarray) -> np.ndarray:
+    return np.where(cf < CF_FLOOR, 0.0, cf)
+
+
 def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, pos: np.ndarray,
                         opos: np.ndarray) -> None:
     nt = sets.n_time
@@ -147,8 +155,8 @@ def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, p
     per = np.repeat(np.arange(no), nt)
     v = b.variables
     power_at = v["facility_power"].cols().reshape(-1, nt)[pos[o]].ravel()
-    solar_cf = inputs["solar_cf"].transpose("site", "time").values[o].ravel()
-    wind_cf = inputs["wind_cf"].transpose("site", "time").values[o].ravel()
+    solar_cf = _cf(inputs["solar_cf"].transpose("site", "time").values[o].ravel())
+    wind_cf = _cf(inputs["wind_cf"].transpose("site", "time").values[o].ravel())
     # power_balance: grid + solar + wind + discharge - charge - curtailment - export = facility power
     b.add_rows(
         "power_balance", no * nt,
