@@ -3,8 +3,8 @@
 Every hourly series of the scenario (site prices, carbon intensity, PUE, solar and wind capacity
 factors, export prices, market demand per LLM) is one column of a frame that tsam clusters into
 ``n`` typical days (hierarchical clustering, medoid representation, column means preserved). The
-day holding the highest total demand hour is kept as an extra period (``ExtremeConfig``
-``new_cluster``), so peak capacity is sized on a real peak. Each typical day gets the number of
+days holding the highest hour of total demand and of each market's demand for each LLM are kept as
+extra periods (``ExtremeConfig`` ``new_cluster``), so capacity is sized on real peaks. Each typical day gets the number of
 days it stands for as its weight (``time.day_weights``); storage is cyclic within each typical
 day (:attr:`optimizer.scenario.TimeSpec.contiguous` is False for them).
 """
@@ -71,7 +71,9 @@ def representative_days(sc: Scenario, n_days: int) -> tuple[Scenario, dict[str, 
     demand_cols = [k for k in cols if k.startswith("markets/")]
     if demand_cols:
         frame["_total_demand"] = frame[demand_cols].sum(axis=1)
-    extremes = tsam.ExtremeConfig(method="new_cluster", max_value=["_total_demand"]) if demand_cols else None
+    # keep the peak day of total demand and of each market x LLM demand: fleets are sized on peaks
+    extremes = (tsam.ExtremeConfig(method="new_cluster", max_value=["_total_demand", *demand_cols])
+                if demand_cols else None)
     weights = {c: 1.0 for c in frame.columns}
     result = tsam.aggregate(frame, n_days, period_duration=24, extremes=extremes, weights=weights,
                             rescale_exclude_columns=["_total_demand"] if demand_cols else None)
