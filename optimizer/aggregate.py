@@ -50,6 +50,27 @@ def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     d[path[-1]] = value
 
 
+def _keep_peaks_and_means(reps: pd.DataFrame, counts: dict, assign: np.ndarray, frame: pd.DataFrame,
+                          demand_cols: list[str]) -> None:
+    """Demand columns are left out of tsam's mean rescaling so peak days stay exact; here the other
+    typical days are scaled so that each demand column's weighted mean equals the original mean."""
+    if not demand_cols:
+        return
+    daily = frame[demand_cols].to_numpy().reshape(-1, 24, len(demand_cols))
+    peak_days = {int(np.argmax(daily[:, :, j].max(axis=1))) for j in range(len(demand_cols))}
+    peak_days.add(int(np.argmax(frame["_total_demand"].to_numpy().reshape(-1, 24).max(axis=1))))
+    protected = {int(assign[d]) for d in peak_days}
+    for c in demand_cols:
+        total = float(frame[c].sum())
+        kept = sum(float(reps.loc[k][c].sum()) * counts[k] for k in counts if k in protected)
+        rest = sum(float(reps.loc[k][c].sum()) * counts[k] for k in counts if k not in protected)
+        if rest > 0 and total > kept:
+            factor = (total - kept) / rest
+            for k in counts:
+                if k not in protected:
+                    reps.loc[k, c] = reps.loc[k][c].to_numpy() * factor
+
+
 def representative_days(sc: Scenario, n_days: int) -> tuple[Scenario, dict[str, Any]]:
     """The scenario on ``n_days`` typical days (plus the peak-demand day) with day weights."""
     import tsam
@@ -76,10 +97,11 @@ def representative_days(sc: Scenario, n_days: int) -> tuple[Scenario, dict[str, 
                 if demand_cols else None)
     weights = {c: 1.0 for c in frame.columns}
     result = tsam.aggregate(frame, n_days, period_duration=24, extremes=extremes, weights=weights,
-                            rescale_exclude_columns=["_total_demand"] if demand_cols else None)
+                            rescale_exclude_columns=["_total_demand", *demand_cols] if demand_cols else None)
     reps = result.cluster_representatives
     counts = result.cluster_counts
     assign = np.asarray(result.cluster_assignments)
+    _keep_peaks_and_means(reps, counts, assign, frame, demand_cols)
     order = sorted(counts, key=lambda k: int(np.flatnonzero(assign == k)[0]) if (assign == k).any() else 10**9)
     days = idx.normalize().unique()
     dates, weights_d, values = [], [], {c: [] for c in cols}
