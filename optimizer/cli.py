@@ -70,7 +70,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         sets.append(f"time.representative_days={args.representative_days}")
     sc = load_scenario(args.scenario, args.variant, sets)
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
-                        log_to_console=not args.quiet)
+                        log_to_console=not args.quiet, strategy=args.strategy)
     plan = solve(sc, opts, raise_on_failure=False)
     if args.verify and plan.dataset is not None and sc.time.representative_days is not None:
         from optimizer.verify import verify
@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, help="solver time limit, seconds")
     s.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
     s.add_argument("--threads", type=int, help="solver threads")
+    s.add_argument("--strategy", choices=["auto", "mip", "fast"], default="auto",
+                   help="mip: plain branch-and-bound; fast: LP bound + rounded incumbent, then warm-started "
+                        "branch-and-bound; auto (default): fast above 300,000 nonzeros")
     s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
     s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
     s.add_argument("--representative-days", type=int, metavar="N",

@@ -27,6 +27,8 @@ from optimizer.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
+FAST_ABOVE_NONZEROS = 300_000
+"""``strategy='auto'`` uses the fast strategy for models with more nonzeros than this."""
 COEF_RANGE = (1e-3, 1e7)
 """Constraint coefficients outside this range get a warning naming the family."""
 
@@ -39,6 +41,7 @@ class SolveOptions:
     mip_gap: float = 1e-4
     threads: int | None = None
     log_to_console: bool = False
+    strategy: str = "auto"  # mip | fast | auto (fast above FAST_ABOVE_NONZEROS)
 
     def highs_options(self) -> dict[str, object]:
         opts: dict[str, object] = {"mip_rel_gap": float(self.mip_gap)}
@@ -237,9 +240,16 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
         if raise_on_failure:
             raise InfeasibleError(problems)
         return plan
-    out = highs.run(h, bool(sf.integer.any()))
+    strategy = opts.strategy if opts.strategy != "auto" else (
+        "fast" if sf.num_nonzeros > FAST_ABOVE_NONZEROS else "mip")
+    if strategy == "fast" and sf.integer.any():
+        out = highs.run_fast(h, sf, opts.time_limit_s)
+    else:
+        strategy = "mip"
+        out = highs.run(h, bool(sf.integer.any()))
     summary.update(status=out.status, highs_status=out.highs_status, solve_seconds=out.solve_seconds,
-                   mip_gap=out.mip_gap)
+                   mip_gap=out.mip_gap, strategy=strategy,
+                   lower_bound_usd_per_year=out.lower_bound * 1e6 if np.isfinite(out.lower_bound) else None)
     if out.x is None or out.status in ("infeasible", "unbounded"):
         summary.update(objective_usd_per_year=None)
         if out.status == "infeasible":

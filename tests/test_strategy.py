@@ -1,0 +1,33 @@
+"""The fast strategy for large plans: its plan is optimal within its reported gap, and its lower
+bound never exceeds the true optimum."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from optimizer import SolveOptions, solve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from synthetic import synthetic_scenario  # noqa: E402
+
+
+@pytest.mark.parametrize("size, seed", [((6, 5, 2, 24), 0), ((8, 6, 3, 24), 1), ((10, 8, 2, 48), 2)])
+def test_fast_plan_within_its_gap_and_bound_below_the_optimum(size, seed):
+    sc = synthetic_scenario(*size, seed=seed)
+    exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9))
+    fast = solve(sc, SolveOptions(strategy="fast", mip_gap=1e-3))
+    opt = exact.summary["objective_usd_per_year"]
+    assert exact.status == "optimal" and fast.summary["strategy"] == "fast"
+    assert fast.summary["lower_bound_usd_per_year"] <= opt * (1 + 1e-9)
+    assert fast.summary["objective_usd_per_year"] >= opt * (1 - 1e-9)
+    gap = fast.summary["mip_gap"]
+    assert fast.summary["objective_usd_per_year"] <= opt * (1 + gap + 1e-9)
+    assert gap <= 1e-3 + 1e-9
+
+
+def test_auto_picks_fast_only_for_large_models():
+    small = solve(synthetic_scenario(5, 4, 2, 24))
+    assert small.summary["strategy"] == "mip"
