@@ -91,7 +91,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from optimizer.solve import SolveOptions
 
     out = Path(args.out) if args.out else Path("results") / "compare"
-    opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
+    opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
+                        strategy=args.strategy)
     comp = compare(args.items, out, opts)
     from optimizer.plots import write_charts
 
@@ -195,6 +196,15 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _solver_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-limit", type=float, help="solver time limit (per scenario), seconds")
+    p.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    p.add_argument("--threads", type=int, help="solver threads")
+    p.add_argument("--strategy", choices=["auto", "mip", "fast"], default="auto",
+                   help="mip: plain branch-and-bound; fast: LP bound + rounded incumbent, then warm-started "
+                        "branch-and-bound; auto (default): fast above 300,000 nonzeros")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tokenomics", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -202,12 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve a scenario (the bundled default without SCENARIO)")
     s.add_argument("scenario", nargs="?", help="scenario YAML file")
     s.add_argument("--out", help="output folder (default results/<scenario name>)")
-    s.add_argument("--time-limit", type=float, help="solver time limit, seconds")
-    s.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
-    s.add_argument("--threads", type=int, help="solver threads")
-    s.add_argument("--strategy", choices=["auto", "mip", "fast"], default="auto",
-                   help="mip: plain branch-and-bound; fast: LP bound + rounded incumbent, then warm-started "
-                        "branch-and-bound; auto (default): fast above 300,000 nonzeros")
+    _solver_args(s)
     s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
     s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
     s.add_argument("--representative-days", type=int, metavar="N",
@@ -221,9 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     cm = sub.add_parser("compare", help="solve scenarios (or read run folders) and compare them side by side")
     cm.add_argument("items", nargs="+", help="scenario files (FILE or FILE#variant) or finished run folders")
     cm.add_argument("--out", help="output folder (default results/compare)")
-    cm.add_argument("--time-limit", type=float, help="solver time limit per scenario, seconds")
-    cm.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
-    cm.add_argument("--threads", type=int, help="solver threads")
+    _solver_args(cm)
     cm.set_defaults(func=_cmd_compare)
     dg = sub.add_parser("diagnose", help="explain in detail why a scenario has no plan")
     dg.add_argument("scenario", nargs="?", help="scenario YAML file")

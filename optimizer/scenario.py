@@ -36,6 +36,13 @@ MAX_STEPS = 8784
 """Most modelled hours in one scenario (a leap year)."""
 
 
+def _is_timestamp(v: Any) -> bool:
+    try:
+        return not pd.isna(pd.Timestamp(v))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
 def _iso(v: Any) -> Any:
     """YAML reads 2025-07-01 as a date: accept it as text."""
     return v.isoformat() if isinstance(v, dt.date | dt.datetime) else v
@@ -93,11 +100,7 @@ class TimeSpec(_Strict):
     @field_validator("start")
     @classmethod
     def _start_is_timestamp(cls, v: str) -> str:
-        try:
-            ts = pd.Timestamp(v)
-        except (ValueError, TypeError, OverflowError):
-            ts = pd.NaT
-        if pd.isna(ts):
+        if not _is_timestamp(v):
             raise ValueError(f"not a date or timestamp, got {v!r}")
         return v
 
@@ -105,11 +108,7 @@ class TimeSpec(_Strict):
     @classmethod
     def _dates_are_days(cls, v: list[str] | None) -> list[str] | None:
         for i, d in enumerate(v or []):
-            try:
-                ts = pd.Timestamp(d)
-            except (ValueError, TypeError, OverflowError):
-                ts = pd.NaT
-            if pd.isna(ts):
+            if not _is_timestamp(d):
                 raise ValueError(f"item {i} is not a date, got {d!r}")
         return v
 
