@@ -261,8 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    verbose = not quiet and args.command in ("solve", "compare")  # model sizes, strategy progress
+    logging.getLogger("optimizer").setLevel(logging.DEBUG if args.debug else logging.INFO if verbose
+                                            else logging.WARNING)
     if args.debug:
         logging.getLogger("pyomo").setLevel(logging.WARNING)  # a DEBUG pyomo logger slows builds ~100x
     try:

@@ -42,6 +42,11 @@ def apply_base(raw: dict[str, Any], base_dir: Path, file: str, _seen: tuple[Path
     if not isinstance(ref, str):
         raise ScenarioError(f"{file}: base: must be a file name, got {ref!r}")
     path = (base_dir / ref).resolve()
+    from optimizer.catalog import DATA
+
+    if not Path(ref).is_absolute() and not any(path.is_relative_to(r) for r in (base_dir.resolve(), DATA.resolve())):
+        raise ScenarioError(f"{file}: base: {ref} is outside the scenario's folder and the project's data folder; "
+                            "give an absolute path to use it")
     if path in _seen:
         raise ScenarioError(f"{file}: base: {ref} includes itself ({' -> '.join(p.name for p in (*_seen, path))})")
     data = read_yaml(path)

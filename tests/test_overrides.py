@@ -77,3 +77,15 @@ def test_cli_variant_and_set(tmp_path, tiny, capsys):
                  "--out", str(tmp_path / "o")]) == 0
     assert "tiny+cheap_power" in capsys.readouterr().out
     assert main(["validate", str(p), "--variant", "nope"]) == 2
+
+
+def test_base_may_not_escape_the_scenario_folder(tmp_path, tiny):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    write(tmp_path / "world.yaml", tiny)
+    p = write(sub / "child.yaml", {"base": "../world.yaml", "name": "child"})
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(p)
+    assert "outside the scenario's folder" in err.value.messages[0]
+    p = write(sub / "abs.yaml", {"base": str(tmp_path / "world.yaml"), "name": "abs"})
+    assert load_scenario(p).name == "abs"
