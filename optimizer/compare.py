@@ -61,6 +61,7 @@ def trade_matrix(ds: xr.Dataset) -> xr.DataArray:
     df["to_country"] = ds["market_country"].sel(market=df["market"].values).values
     m = df.groupby(["from_country", "to_country"])["tokens"].sum()
     out = xr.DataArray.from_series(m).fillna(0.0)
+    out = out.assign_coords({d: np.asarray(out[d].values, dtype=str) for d in out.dims})  # plain str for NetCDF
     out.attrs.update(units="token/year", description="tokens (input + output) served from sites in a country "
                                                       "to markets in a country")
     return out
@@ -131,17 +132,17 @@ def _assemble(runs: list[Run]) -> Comparison:
     table = table[[c for c in table.columns if c not in gpu_cols] + gpu_cols]
 
     labels = [r.label for r in runs]
-    ds = xr.Dataset(coords={"scenario": labels})
+    ds = xr.Dataset(coords={"scenario": np.asarray(labels, dtype=str)})
     for col in TABLE_COLUMNS[1:]:
         ds[col] = ("scenario", pd.to_numeric(table[col], errors="coerce").astype(float).values)
-    ds["status"] = ("scenario", table["status"].astype(str).values)
+    ds["status"] = ("scenario", np.asarray(table["status"].astype(str).to_numpy(), dtype=str))
     ds["cost_usd_per_year_by_component"] = (
         ("scenario", "component"),
         np.array([[float(r.summary.get(f"{c}_cost_usd_per_year") or np.nan) for c in COST_COMPONENTS] for r in runs]))
     ds = ds.assign_coords(component=list(COST_COMPONENTS))
     gpu_ids = [c.removeprefix("gpus_") for c in gpu_cols]
     ds["gpus"] = (("scenario", "gpu"), table[gpu_cols].to_numpy(float).reshape(len(runs), len(gpu_ids)))
-    ds = ds.assign_coords(gpu=gpu_ids)
+    ds = ds.assign_coords(gpu=np.asarray(gpu_ids, dtype=str))
 
     trades, sites = [], []
     for r in runs:
@@ -164,7 +165,8 @@ def _assemble(runs: list[Run]) -> Comparison:
                     attrs.setdefault(c, {}).update(zip(r.dataset["site"].values.tolist(),
                                                        r.dataset[c].values.tolist(), strict=True))
         site_ids = ds["site"].values.tolist()
-        ds = ds.assign_coords({c: ("site", [attrs[c][x] for x in site_ids]) for c in attrs})
+        ds = ds.assign_coords({c: ("site", np.asarray([attrs[c][x] for x in site_ids],
+                                                      dtype=str if c == "site_country" else float)) for c in attrs})
     for v, units in (("cost_per_mtok_usd", "USD/Mtok"), ("tokens_per_kwh", "token/kWh"), ("gpus", "GPU"),
                      ("cost_usd_per_year_by_component", "USD/year"), ("co2_g_per_mtok", "g CO2/Mtok")):
         ds[v].attrs["units"] = units
