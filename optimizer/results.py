@@ -7,7 +7,7 @@ import xarray as xr
 
 from optimizer.inputs import crf
 from optimizer.model import PlanningModel
-from optimizer.model.objective import MUSD, gpu_crf, site_crf
+from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
 from optimizer.model.sets import MTOK
 
 FLOW_TOL_MTOK = 1e-9
@@ -155,7 +155,7 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     return ds
 
 
-def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective_musd: float) -> dict[str, object]:
+def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str, object]:
     """Headline figures of a plan (see README, 'Summary keys')."""
     w = inputs["weight_h"]  # hours of the year per modelled hour
     ipo = inputs["input_per_output"]
@@ -177,7 +177,7 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective_musd: float) -> dict
     penalty = float(((ds["unserved_tokens_per_s"] * w).sum("time") * (1 + ipo) * pen).sum() * 3600 / 1e6)
     gpus = ds["gpus"].sum("site")
     return {
-        "objective_usd_per_year": objective_musd * MUSD,
+        "objective_usd_per_year": objective * objective_unit_usd(inputs),
         "cost_usd_per_year": cost,
         "site_cost_usd_per_year": site_cost,
         "accelerator_cost_usd_per_year": acc_cost,

@@ -22,6 +22,7 @@ from optimizer.diagnose import explain_infeasible, unservable_demand
 from optimizer.errors import InfeasibleError, NoSolutionError, ScenarioError
 from optimizer.inputs import build_inputs
 from optimizer.model import PlanningModel, build_model
+from optimizer.model.objective import objective_unit_usd
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
 
@@ -179,7 +180,7 @@ def _check_magnitudes(sf: highs.StandardForm, file: str) -> None:
                             f"(check {FAMILY_FIELDS.get(name, 'the scenario values')})")
     cost = np.abs(sf.c).max(initial=0.0)
     if cost > MAX_MAGNITUDE or not np.isfinite(cost):
-        problems.append(f"{file}: values too large for the solver: a cost coefficient of {cost:.3g} million USD "
+        problems.append(f"{file}: values too large for the solver: a cost coefficient of {cost:.3g} objective units "
                         "(check build_cost_usd, capex_usd_per_gpu, energy_price_usd_per_mwh, lifetime_years)")
     ub = sf.col_upper[np.isfinite(sf.col_upper)]
     if ub.size and np.abs(ub).max() > MAX_MAGNITUDE:
@@ -222,6 +223,7 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     _check_scaling(sf)
     h = highs.to_highs(sf, opts.highs_options())
     build_s = time.perf_counter() - t0
+    unit = objective_unit_usd(inputs)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "num_variables": len(sf.c),
@@ -249,7 +251,7 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
         out = highs.run(h, bool(sf.integer.any()))
     summary.update(status=out.status, highs_status=out.highs_status, solve_seconds=out.solve_seconds,
                    mip_gap=out.mip_gap, strategy=strategy,
-                   lower_bound_usd_per_year=out.lower_bound * 1e6 if np.isfinite(out.lower_bound) else None)
+                   lower_bound_usd_per_year=out.lower_bound * unit if np.isfinite(out.lower_bound) else None)
     if out.x is None or out.status in ("infeasible", "unbounded"):
         summary.update(objective_usd_per_year=None)
         if out.status == "infeasible":
@@ -264,7 +266,7 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     ds = build_results(pm, out.x if len(sf.columns) == pm.builder.n_cols else _by_family(pm, sf, out.x))
     ds.attrs.update(scenario=scenario.name, scenario_yaml=scenario.to_yaml(), status=out.status)
     summary.update(summarize(ds, inputs, out.objective))
-    summary["objective_usd_per_year"] = out.objective * 1e6
+    summary["objective_usd_per_year"] = out.objective * unit
     summary.update(_carbon_shadow_prices(h, sf, out.x, inputs))
     return Plan(scenario, summary, ds, pm, opts)
 
@@ -275,17 +277,18 @@ def _carbon_shadow_prices(h: Any, sf: highs.StandardForm, x: np.ndarray, inputs:
                 if name in ("carbon_cap", "carbon_cap_country")}
     if not cap_rows:
         return {}
+    unit = objective_unit_usd(inputs)
     duals = highs.duals_with_integers_fixed(h, sf, x)
     if duals is None:
         return {"carbon_shadow_price_usd_per_t": None}
     out: dict[str, Any] = {}
     if "carbon_cap" in cap_rows:
         start, _ = cap_rows["carbon_cap"]
-        out["carbon_shadow_price_usd_per_t"] = max(0.0, -float(duals[start]) * 1e6)
+        out["carbon_shadow_price_usd_per_t"] = max(0.0, -float(duals[start]) * unit)
     if "carbon_cap_country" in cap_rows:
         start, count = cap_rows["carbon_cap_country"]
         out["carbon_shadow_price_usd_per_t_by_country"] = {
-            str(c): max(0.0, -float(d) * 1e6)
+            str(c): max(0.0, -float(d) * unit)
             for c, d in zip(inputs["cap_country_carbon"].values, duals[start:start + count], strict=True)}
     return out
 

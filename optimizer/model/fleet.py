@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.model.linear import LinearBuilder
-from optimizer.model.objective import MUSD, gpu_crf, site_crf
+from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
 from optimizer.model.sets import IndexSets
 
 
@@ -38,7 +38,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     g, s = sets.fleet_gpu, sets.fleet_site
     capex = inputs["capex_usd_per_gpu"].values[g] * gpu_crf(inputs)[g]
     facility = inputs["power_kw_per_gpu"].values[g] / 1000.0 * inputs["build_cost_usd_per_mw"].values[s] * site_crf(inputs)[s]
-    b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * (capex + facility) / MUSD)
+    b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * (capex + facility) / objective_unit_usd(inputs))
 
 
 def _supply_caps(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:

@@ -1,6 +1,8 @@
 """Objective: annualised cost of sites, accelerators, energy and unserved demand.
 
-The objective is in million USD per year (:data:`MUSD`) to keep coefficients near 1e-3..1e3.
+The objective is in units of :func:`objective_unit_usd` per year: a million USD, scaled down in
+proportion to the hours each modelled hour stands for (below 365), so that hourly energy costs of a
+year-long run stay as well scaled as those of a two-day run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ import xarray as xr
 from optimizer.inputs import crf
 
 MUSD = 1e6
-"""USD per objective unit."""
+"""USD per objective unit for runs whose hours stand for 365 or more hours of the year each."""
+
+
+def objective_unit_usd(inputs: xr.Dataset) -> float:
+    """USD per objective unit: 1e6 x min(1, mean hours per modelled hour / 365)."""
+    return MUSD * min(1.0, float(np.mean(inputs["weight_h"].values)) / 365.0)
 
 
 def site_crf(inputs: xr.Dataset) -> np.ndarray:

@@ -8,7 +8,7 @@ import xarray as xr
 
 from optimizer.inputs import crf
 from optimizer.model.linear import LinearBuilder
-from optimizer.model.objective import MUSD
+from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import IndexSets
 
 
@@ -100,7 +100,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     price = inputs["energy_price_usd_per_mwh"].transpose("site", "time").values[act].ravel()
     carbon = inputs["carbon_kg_per_mwh"].transpose("site", "time").values[act].ravel()
     carbon_price = float(inputs.attrs.get("carbon_price_usd_per_t", 0.0))
-    b.add_cost(grid_cols.ravel(), w_at * (price + carbon_price * carbon / 1000.0) / MUSD)
+    b.add_cost(grid_cols.ravel(), w_at * (price + carbon_price * carbon / 1000.0) / objective_unit_usd(inputs))
     _carbon_limits(b, inputs, sets, grid_cols, act, weight)
     if len(o):
         _onsite_constraints(b, inputs, sets, pos, opos)
@@ -215,11 +215,11 @@ def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, p
         capex = np.nan_to_num(inputs[f"{kind}_capex_usd_per_mw"].values[o])
         life = np.nan_to_num(inputs[f"{kind}_lifetime_years"].values[o], nan=1.0)
         om = np.nan_to_num(inputs[f"{kind}_fixed_om_usd_per_mw_year"].values[o])
-        b.add_cost(v[f"{kind}_capacity"].cols(), (capex * crf(rate, life) + om) / MUSD)
+        b.add_cost(v[f"{kind}_capacity"].cols(), (capex * crf(rate, life) + om) / objective_unit_usd(inputs))
     blife = np.nan_to_num(inputs["battery_lifetime_years"].values[o], nan=1.0)
     b.add_cost(v["battery_energy"].cols(), np.nan_to_num(inputs["battery_capex_usd_per_mwh"].values[o])
-               * crf(rate, blife) / MUSD)
+               * crf(rate, blife) / objective_unit_usd(inputs))
     b.add_cost(v["battery_power"].cols(), np.nan_to_num(inputs["battery_capex_usd_per_mw"].values[o])
-               * crf(rate, blife) / MUSD)
+               * crf(rate, blife) / objective_unit_usd(inputs))
     export_price = np.nan_to_num(inputs["export_price_usd_per_mwh"].transpose("site", "time").values[o])
-    b.add_cost(v["export"].cols(), -(export_price * inputs["weight_h"].values[None, :]).ravel() / MUSD)
+    b.add_cost(v["export"].cols(), -(export_price * inputs["weight_h"].values[None, :]).ravel() / objective_unit_usd(inputs))

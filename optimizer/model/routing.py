@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.model.linear import LinearBuilder
-from optimizer.model.objective import MUSD
+from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import MTOK, IndexSets
 
 
@@ -86,5 +86,5 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
         pen = inputs["unserved_penalty_usd_per_mtok"].values[sets.unmet_market]
         weight = inputs["weight_h"].values
         # 1 Mtoken/s for one hour = 3,600 million output tokens, plus input tokens at ipo
-        per_step = (3600.0 * (1.0 + ipo) * pen / MUSD)[:, None] * weight[None, :]
+        per_step = (3600.0 * (1.0 + ipo) * pen / objective_unit_usd(inputs))[:, None] * weight[None, :]
         b.add_cost(unserved.cols(), per_step.ravel())

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.model.linear import LinearBuilder
-from optimizer.model.objective import MUSD, site_crf
+from optimizer.model.objective import objective_unit_usd, site_crf
 from optimizer.model.sets import IndexSets
 
 
@@ -26,4 +26,4 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
         [(rows, replicas.cols(), 1.0), (rows, open_site.cols(sets.fleet_site), -sets.fleet_max_replicas)],
         lb=None, ub=0.0, description="replicas only at opened sites",
     )
-    b.add_cost(open_site.cols(), inputs["build_cost_usd"].values * site_crf(inputs) / MUSD)
+    b.add_cost(open_site.cols(), inputs["build_cost_usd"].values * site_crf(inputs) / objective_unit_usd(inputs))
