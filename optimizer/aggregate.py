@@ -96,7 +96,7 @@ def representative_days(sc: Scenario, n_days: int) -> tuple[Scenario, dict[str, 
     extremes = (tsam.ExtremeConfig(method="new_cluster", max_value=["_total_demand", *demand_cols])
                 if demand_cols else None)
     weights = {c: 1.0 for c in frame.columns}
-    result = tsam.aggregate(frame, n_days, period_duration=24, extremes=extremes, weights=weights,
+    result = tsam.aggregate(frame, n_days, period_duration=24, extremes=extremes, weights=weights, numerical_tolerance=1e-6,
                             rescale_exclude_columns=["_total_demand", *demand_cols] if demand_cols else None)
     reps = result.cluster_representatives
     counts = result.cluster_counts

@@ -205,6 +205,13 @@ def coefficient_ranges(sf: StandardForm) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _set_start(h: highspy.Highs, x: np.ndarray) -> None:
+    sol = highspy.HighsSolution()
+    sol.col_value = np.asarray(x, float).tolist()
+    sol.value_valid = True
+    h.setSolution(sol)
+
+
 def duals_with_integers_fixed(h: highspy.Highs, sf: StandardForm, x: np.ndarray) -> np.ndarray | None:
     """Row duals of the LP left when the integer variables are fixed at ``x`` (MILP shadow prices).
 
@@ -221,15 +228,24 @@ def duals_with_integers_fixed(h: highspy.Highs, sf: StandardForm, x: np.ndarray)
     return np.asarray(h.getSolution().row_dual)
 
 
-def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None) -> SolveOutcome:
+def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None,
+             start: np.ndarray | None = None) -> SolveOutcome:
     """LP relaxation (a proven lower bound), a rounded plan re-dispatched as the first incumbent,
     then branch-and-bound warm-started from it for the remaining time.
 
     Rounding: every integer variable (sites opened, replicas) is rounded up from its LP value and
     fixed; the dispatch LP that is left gives a feasible plan unless rounding up breaks a limit
     (a grid limit, a supply cap), in which case branch-and-bound starts without an incumbent.
+    With a ``start`` (a complete feasible solution, e.g. a plan made on typical days and
+    re-dispatched on all hours), the LP and rounding steps are skipped: branch-and-bound starts
+    from it at once and its root LP provides the bound.
     """
     t0 = time.perf_counter()
+    if start is not None:
+        _set_start(h, start)
+        out = run(h, True)
+        out.solve_seconds = time.perf_counter() - t0
+        return out
     ints = np.flatnonzero(sf.integer).astype(np.int32)
     h.setOptionValue("solve_relaxation", True)
     h.run()
@@ -254,10 +270,7 @@ def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None) -> 
     h.changeColsBounds(len(ints), ints, sf.col_lower[ints], sf.col_upper[ints])
     h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
     if start is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = start.tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
+        _set_start(h, start)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", max(1.0, time_limit_s - (time.perf_counter() - t0)))
     out = run(h, True)
