@@ -32,8 +32,8 @@ def run_one(size: str, strategy: str, time_limit: float) -> dict:
         def emit(self, record: logging.LogRecord) -> None:
             records.append(f"{time.perf_counter() - t0:.1f}s {record.getMessage()}")
 
-    logging.getLogger("optimizer.highs").addHandler(Grab())
-    logging.getLogger("optimizer.highs").setLevel(logging.INFO)
+    logging.getLogger("optimizer").addHandler(Grab())
+    logging.getLogger("optimizer").setLevel(logging.INFO)
     sc = synthetic_scenario(*(int(x) for x in size.split("x")))
     t0 = time.perf_counter()
     plan = solve(sc, SolveOptions(strategy=strategy, time_limit_s=time_limit, mip_gap=1e-3, threads=2),
@@ -60,7 +60,7 @@ def main() -> None:
     for strategy in ("mip", "fast"):
         cmd = [sys.executable, __file__, "--size", a.size, "--time-limit", str(a.time_limit), "--child", strategy]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        first = next((x for x in r["log"] if "rounded plan" in x), "HiGHS log")
+        first = next((x for x in r["log"] if "rounded plan" in x or "typical-day plan" in x), "HiGHS log")
         gap = "n/a" if r["gap"] is None else f"{r['gap']:.2%}"
         obj = "n/a" if r["objective"] is None else f"{r['objective']:.6g}"
         lb = "n/a" if r["lower_bound"] is None else f"{r['lower_bound']:.6g}"
