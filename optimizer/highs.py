@@ -213,69 +213,65 @@ def _set_start(h: highspy.Highs, x: np.ndarray) -> None:
 
 
 def duals_with_integers_fixed(h: highspy.Highs, sf: StandardForm, x: np.ndarray) -> np.ndarray | None:
-    """Row duals of the LP left when the integer variables are fixed at ``x`` (MILP shadow prices).
-
-    Modifies ``h`` (integrality dropped, integer columns fixed); returns None if the LP fails.
-    """
-    idx = np.flatnonzero(sf.integer).astype(np.int32)
-    if len(idx):
-        vals = np.round(x[idx])
-        h.changeColsIntegrality(len(idx), idx, np.full(len(idx), highspy.HighsVarType.kContinuous))
-        h.changeColsBounds(len(idx), idx, vals, vals)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().row_dual)
+    """Row duals of the LP left when the integer variables are fixed at ``x`` (MILP shadow prices);
+    None if that LP fails."""
+    fixed = _fixed_integer_lp(h, sf, x[sf.integer])
+    return None if fixed is None else fixed[1]
 
 
 def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None,
-             start: np.ndarray | None = None) -> SolveOutcome:
-    """LP relaxation (a proven lower bound), a rounded plan re-dispatched as the first incumbent,
-    then branch-and-bound warm-started from it for the remaining time.
+             integers: np.ndarray | None = None) -> SolveOutcome:
+    """A first incumbent, then branch-and-bound warm-started from it for the remaining time.
 
-    Rounding: every integer variable (sites opened, replicas) is rounded up from its LP value and
-    fixed; the dispatch LP that is left gives a feasible plan unless rounding up breaks a limit
-    (a grid limit, a supply cap), in which case branch-and-bound starts without an incumbent.
-    With a ``start`` (a complete feasible solution, e.g. a plan made on typical days and
-    re-dispatched on all hours), the LP and rounding steps are skipped: branch-and-bound starts
-    from it at once and its root LP provides the bound.
+    The incumbent fixes the integer variables (sites opened, replicas) and solves the dispatch LP
+    that is left. Their values are ``integers`` when given (e.g. a plan made on typical days);
+    otherwise the LP relaxation is solved first (a proven lower bound) and every integer is
+    rounded up from it. Fixing can break a limit (a grid limit, a supply cap); branch-and-bound
+    then starts without an incumbent.
     """
     t0 = time.perf_counter()
-    if start is not None:
-        _set_start(h, start)
-        out = run(h, True)
-        out.solve_seconds = time.perf_counter() - t0
-        return out
-    ints = np.flatnonzero(sf.integer).astype(np.int32)
-    h.setOptionValue("solve_relaxation", True)
-    h.run()
-    MS = highspy.HighsModelStatus
-    lp_status = h.getModelStatus()
-    h.setOptionValue("solve_relaxation", False)
-    if lp_status != MS.kOptimal:
-        return run(h, True)
-    lower = float(h.getInfo().objective_function_value)
-    x_lp = np.asarray(h.getSolution().col_value)
-    rounded = np.minimum(np.ceil(x_lp[ints] - 1e-6), sf.col_upper[ints])
-    h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kContinuous))
-    h.changeColsBounds(len(ints), ints, rounded, rounded)
-    h.run()
-    start = None
-    if h.getModelStatus() == MS.kOptimal:
-        start = np.asarray(h.getSolution().col_value)
-        log.info("fast: LP bound %.6g, rounded plan %.6g (gap %.2f%%) after %.1f s", lower,
-                 h.getInfo().objective_function_value,
-                 100 * (h.getInfo().objective_function_value - lower) / max(abs(lower), 1e-9),
+    lower = float("nan")
+    ints = np.flatnonzero(sf.integer)
+    if integers is None:
+        h.setOptionValue("solve_relaxation", True)
+        h.run()
+        h.setOptionValue("solve_relaxation", False)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return run(h, True)
+        lower = float(h.getInfo().objective_function_value)
+        x_lp = np.asarray(h.getSolution().col_value)
+        integers = np.minimum(np.ceil(x_lp[ints] - 1e-6), sf.col_upper[ints])
+    fixed = _fixed_integer_lp(h, sf, integers)
+    if fixed is not None:
+        _set_start(h, fixed[0])
+        log.info("fast: first plan, objective %.6g (LP bound %.6g, objective units) after %.1f s",
+                 float(sf.c @ fixed[0] + sf.c0), lower,
                  time.perf_counter() - t0)
-    h.changeColsBounds(len(ints), ints, sf.col_lower[ints], sf.col_upper[ints])
-    h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
-    if start is not None:
-        _set_start(h, start)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", max(1.0, time_limit_s - (time.perf_counter() - t0)))
     out = run(h, True)
     out.solve_seconds = time.perf_counter() - t0
-    out.lower_bound = max(lower, out.lower_bound if np.isfinite(out.lower_bound) else lower)
-    if out.x is not None and out.objective > 0:
+    if np.isfinite(lower):
+        out.lower_bound = max(lower, out.lower_bound) if np.isfinite(out.lower_bound) else lower
+    if out.x is not None and out.objective > 0 and np.isfinite(out.lower_bound):
         out.mip_gap = max(0.0, (out.objective - out.lower_bound) / abs(out.objective))
     return out
+
+
+def _fixed_integer_lp(h: highspy.Highs, sf: StandardForm,
+                      values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Column values and row duals of the LP left when the integer columns are fixed at
+    ``values`` (None if that LP has no optimum); the integer columns are restored afterwards."""
+    ints = np.flatnonzero(sf.integer).astype(np.int32)
+    vals = np.round(np.asarray(values, float))
+    h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kContinuous))
+    h.changeColsBounds(len(ints), ints, vals, vals)
+    h.run()
+    out = None
+    if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        sol = h.getSolution()
+        out = np.asarray(sol.col_value), np.asarray(sol.row_dual)
+    h.changeColsBounds(len(ints), ints, sf.col_lower[ints], sf.col_upper[ints])
+    h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
+    return out
+

@@ -47,6 +47,8 @@ SITE_COLUMNS = (
 #: Optional site column overriding the default wind capacity-factor target.
 OPTIONAL_SITE_COLUMNS = ("wind_cf_mean",)
 MARKET_COLUMNS = ("lat", "lon", "timezone")
+SITE_VARIABLES = ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "temperature_c", "pue", "solar_cf", "wind_cf")
+"""The (site, time) variables of the profile Dataset."""
 
 # --------------------------------------------------------------------------------------
 # Shape parameters (all assumed; see docs/profiles.md for their basis)
@@ -415,17 +417,7 @@ def build_profiles(sites: pd.DataFrame, markets: pd.DataFrame, year: int = 2025)
     n_s, n_t = len(site_ids), HOURS_PER_YEAR
     doy = _doy_fraction()
 
-    out = {
-        name: np.empty((n_s, n_t))
-        for name in (
-            "energy_price_usd_per_mwh",
-            "carbon_kg_per_mwh",
-            "temperature_c",
-            "pue",
-            "solar_cf",
-            "wind_cf",
-        )
-    }
+    out = {name: np.empty((n_s, n_t)) for name in SITE_VARIABLES}
     lats = sites["lat"].to_numpy(dtype=float)
     lons = sites["lon"].to_numpy(dtype=float)
     price_means = sites["energy_price_usd_per_mwh"].to_numpy(dtype=float)

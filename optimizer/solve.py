@@ -165,10 +165,10 @@ MAX_MAGNITUDE = 1e12
 """Coefficients, right-hand sides, costs and finite bounds beyond this are treated as input errors."""
 
 
-def _check_magnitudes(sf: highs.StandardForm, file: str) -> None:
+def _check_magnitudes(sf: highs.StandardForm, ranges: dict[str, tuple[float, float]], file: str) -> None:
     """Refuse numbers the solver cannot work with, naming the constraint family and its inputs."""
     problems = []
-    for name, (_, hi) in highs.coefficient_ranges(sf).items():
+    for name, (_, hi) in ranges.items():
         if hi > MAX_MAGNITUDE:
             problems.append(f"{file}: values too large for the solver: {name} has coefficients up to {hi:.3g} "
                             f"(check {FAMILY_FIELDS.get(name, 'the scenario values')})")
@@ -190,8 +190,8 @@ def _check_magnitudes(sf: highs.StandardForm, file: str) -> None:
         raise ScenarioError(problems)
 
 
-def _check_scaling(sf: highs.StandardForm) -> None:
-    for name, (lo, hi) in highs.coefficient_ranges(sf).items():
+def _check_scaling(ranges: dict[str, tuple[float, float]]) -> None:
+    for name, (lo, hi) in ranges.items():
         log.debug("coefficients of %s: [%.3g, %.3g]", name, lo, hi)
         if lo < COEF_RANGE[0] or hi > COEF_RANGE[1]:
             log.warning(
@@ -219,8 +219,9 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     pm = build_model(inputs, fix)
     problems = unservable_demand(pm)
     sf = highs.compile_model(pm.pyomo)
-    _check_magnitudes(sf, Path(scenario.source_file).name if scenario.source_file else scenario.name)
-    _check_scaling(sf)
+    ranges = highs.coefficient_ranges(sf)
+    _check_magnitudes(sf, ranges, Path(scenario.source_file).name if scenario.source_file else scenario.name)
+    _check_scaling(ranges)
     h = highs.to_highs(sf, opts.highs_options())
     build_s = time.perf_counter() - t0
     unit = objective_unit_usd(inputs)
@@ -245,7 +246,8 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     strategy = opts.strategy if opts.strategy != "auto" else (
         "fast" if sf.num_nonzeros > FAST_ABOVE_NONZEROS else "mip")
     if strategy == "fast" and sf.integer.any():
-        out = highs.run_fast(h, sf, opts.time_limit_s, None if fix else _typical_day_start(scenario, pm, opts))
+        start = None if fix else _typical_day_start(scenario, pm, sf.integer, opts)
+        out = highs.run_fast(h, sf, opts.time_limit_s, start)
     else:
         strategy = "mip"
         out = highs.run(h, bool(sf.integer.any()))
@@ -271,33 +273,32 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     return Plan(scenario, summary, ds, pm, opts)
 
 
-def _typical_day_start(scenario: Scenario, pm: PlanningModel, opts: SolveOptions) -> np.ndarray | None:
-    """A first incumbent for the fast strategy: plan on a few typical days (tsam), fix that plan's
-    investments and re-dispatch on every hour. None when the horizon is short or any step fails."""
+def _typical_day_start(scenario: Scenario, pm: PlanningModel, integer: np.ndarray,
+                       opts: SolveOptions) -> np.ndarray | None:
+    """Integer values (sites opened, replicas) of a plan made on a few typical days (tsam), for the
+    fast strategy's first incumbent. None when the horizon is short or the small plan fails."""
     days = scenario.time.steps // 24
     if scenario.time.steps % 24 or days < 4 or scenario.time.representative_days is not None:
         return None
     from optimizer.aggregate import representative_days
     from optimizer.verify import investments
 
-    t0 = time.perf_counter()
     try:
         small, _ = representative_days(scenario, max(1, days // 4))
         budget = 60.0 if opts.time_limit_s is None else max(5.0, opts.time_limit_s / 5)
         plan = solve_model(small, SolveOptions(time_limit_s=budget, mip_gap=1e-2, threads=opts.threads, strategy="mip"),
                            raise_on_failure=False)
-        if plan.dataset is None:
-            return None
-        fixed = solve_model(scenario, SolveOptions(threads=opts.threads, strategy="mip"),
-                            fix=investments(plan, scenario), raise_on_failure=False)
     except TokenomicsError as exc:
         log.info("fast: no typical-day start (%s)", exc)
         return None
-    if fixed.dataset is None or len(fixed.model.pyomo._columns) != pm.builder.n_cols:
+    if plan.dataset is None or len(integer) != pm.builder.n_cols:
         return None
-    log.info("fast: typical-day plan re-dispatched on all hours: %.6g USD/yr after %.1f s",
-             fixed.summary["objective_usd_per_year"], time.perf_counter() - t0)
-    return np.array([v.value for v in fixed.model.pyomo._columns], float)
+    values = np.full(pm.builder.n_cols, np.nan)
+    for name, vals in investments(plan, pm.inputs, pm.sets).items():
+        fam = pm.builder.variables[name]
+        values[fam.offset:fam.offset + fam.size] = vals
+    values = values[integer]
+    return None if np.isnan(values).any() else values
 
 
 def _carbon_shadow_prices(h: Any, sf: highs.StandardForm, x: np.ndarray, inputs: xr.Dataset) -> dict[str, Any]:

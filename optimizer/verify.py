@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from optimizer.inputs import build_inputs
-from optimizer.model import build_model
+from optimizer.model.sets import IndexSets, build_sets
 from optimizer.scenario import Scenario
 from optimizer.solve import Plan, SolveOptions, solve_model
 
@@ -21,27 +22,26 @@ CAPACITY = {"solar_capacity": "solar_mw", "wind_capacity": "wind_mw", "battery_e
             "battery_power": "battery_mw"}
 
 
-def investments(plan: Plan, target: Scenario) -> dict[str, np.ndarray]:
-    """The plan's investment decisions laid out as variable families of ``target``'s model."""
+def investments(plan: Plan, inputs: xr.Dataset, sets: IndexSets) -> dict[str, np.ndarray]:
+    """The plan's investment decisions laid out as the variable families of the model of
+    ``inputs`` (whose sparse sets are ``sets``)."""
     ds = plan.dataset
     if ds is None:
         raise ValueError("the plan has no solution to verify")
-    inputs = build_inputs(target)
-    pm = build_model(inputs)
-    sets = pm.sets
     site = inputs["site"].values
     rep = ds["replicas"].reindex(site=site, gpu=inputs["gpu"].values, llm=inputs["llm"].values, fill_value=0.0)
     fix = {"open_site": ds["open"].reindex(site=site, fill_value=False).values.astype(float),
            "replicas": rep.values[sets.fleet_site, sets.fleet_gpu, sets.fleet_llm]}
     for fam, var in CAPACITY.items():
-        if fam in pm.builder.variables:
+        if len(sets.onsite_site):  # on-site families exist only then (model/power.py)
             fix[fam] = ds[var].reindex(site=site, fill_value=0.0).values[sets.onsite_site]
     return fix
 
 
 def verify(plan: Plan, target: Scenario, options: SolveOptions | None = None) -> dict[str, Any]:
     """Dispatch ``plan``'s fleet on ``target``'s hours; the true cost and how it differs."""
-    fixed = solve_model(target, options or SolveOptions(), fix=investments(plan, target))
+    inputs = build_inputs(target)
+    fixed = solve_model(target, options or SolveOptions(), fix=investments(plan, inputs, build_sets(inputs)))
     s = fixed.summary
     planned = plan.summary["objective_usd_per_year"]
     out = {

@@ -12,18 +12,12 @@ import xarray as xr
 
 from optimizer.profiles import (
     PROFILE_VERSION,
+    SITE_VARIABLES,
     build_profiles,
     load_profiles,
 )
 
-SITE_VARS = (
-    "energy_price_usd_per_mwh",
-    "carbon_kg_per_mwh",
-    "temperature_c",
-    "pue",
-    "solar_cf",
-    "wind_cf",
-)
+SITE_VARS = SITE_VARIABLES
 
 
 def _sites() -> pd.DataFrame:
