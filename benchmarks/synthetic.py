@@ -18,10 +18,24 @@ GPU_TYPES = {  # capex USD, full kW, idle kW, relative speed
 }
 
 
-def synthetic_scenario(n_site: int, n_market: int, n_llm: int, n_hour: int, seed: int = 0) -> Scenario:
-    """A random but plausible world: sites and markets on a globe, latency from distance."""
+def _day_factors(rng: np.random.Generator, n_hour: int, sigma: float) -> np.ndarray:
+    """Hourly multipliers: one lognormal factor per day (sigma) times 5% hourly noise."""
+    n_day = -(-n_hour // 24)
+    daily = np.repeat(rng.lognormal(0.0, sigma, n_day), 24)[:n_hour]
+    return daily * (1 + 0.05 * rng.standard_normal(n_hour)).clip(0.8, 1.2)
+
+
+def synthetic_scenario(n_site: int, n_market: int, n_llm: int, n_hour: int, seed: int = 0,
+                       variation: float = 0.15) -> Scenario:
+    """A random but plausible world: sites and markets on a globe, latency from distance.
+
+    Prices and demand follow local time of day; ``variation`` (lognormal sigma of a per-day
+    factor, plus 5% hourly noise and 15% less demand at weekends) makes days differ, so no two
+    hours of a long horizon are identical. ``variation=0`` gives identical days.
+    """
     rng = np.random.default_rng(seed)
     hours = np.arange(n_hour)
+    weekend = np.where((hours // 24) % 7 >= 5, 0.85, 1.0) if variation > 0 else np.ones(n_hour)
     countries = ["US", "CN", "DE", "NO", "AE", "SG", "IN", "JP", "BR", "IE"]
     s_lat, s_lon = rng.uniform(-35, 65, n_site), rng.uniform(-125, 145, n_site)
     m_lat, m_lon = rng.uniform(-35, 60, n_market), rng.uniform(-125, 145, n_market)
@@ -29,6 +43,8 @@ def synthetic_scenario(n_site: int, n_market: int, n_llm: int, n_hour: int, seed
     for i in range(n_site):
         local = (hours + s_lon[i] / 15) % 24
         price = rng.uniform(30, 120) * (1 + 0.3 * np.sin((local - 12) / 24 * 2 * np.pi))
+        if variation > 0:
+            price = price * _day_factors(rng, n_hour, variation)
         sites[f"s{i:03d}"] = {
             "country": countries[i % len(countries)],
             "grid_limit_mw": float(rng.choice([100, 300, 1000])),
@@ -64,7 +80,9 @@ def synthetic_scenario(n_site: int, n_market: int, n_llm: int, n_hour: int, seed
         markets[f"m{k:03d}"] = {
             "country": countries[k % len(countries)],
             "demand_output_tokens_per_s": {
-                f"llm{j}": (rng.uniform(2e4, 2e5) * shape).round(1).tolist() for j in range(n_llm)
+                f"llm{j}": (rng.uniform(2e4, 2e5) * shape * weekend
+                            * (_day_factors(rng, n_hour, variation) if variation > 0 else 1.0)).round(1).tolist()
+                for j in range(n_llm)
             },
         }
     lat1, lat2 = np.radians(s_lat)[:, None], np.radians(m_lat)[None, :]

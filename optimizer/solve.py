@@ -17,7 +17,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from optimizer import highs
+from optimizer import highs, relax
 from optimizer.diagnose import explain_infeasible, unservable_demand
 from optimizer.errors import InfeasibleError, NoSolutionError, ScenarioError, TokenomicsError
 from optimizer.inputs import build_inputs
@@ -25,6 +25,7 @@ from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
+from optimizer.strategy import run_aggregation
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +247,15 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     strategy = opts.strategy if opts.strategy != "auto" else (
         "fast" if sf.num_nonzeros > FAST_ABOVE_NONZEROS else "mip")
     if strategy == "fast" and sf.integer.any():
-        start = None if fix else _typical_day_start(scenario, pm, sf.integer, opts)
-        out = highs.run_fast(h, sf, opts.time_limit_s, start)
+        reason = relax.unsupported(inputs, pm.sets) if len(sf.columns) == pm.builder.n_cols else "added variables"
+        if reason is None:
+            out, rounds = run_aggregation(pm, sf, h, opts.mip_gap, opts.time_limit_s, opts.threads,
+                                          opts.log_to_console)
+            summary["fast_rounds"] = [dataclasses.asdict(r) for r in rounds]
+        else:
+            log.info("fast: no time-aggregation bound (%s); bound from the LP relaxation", reason)
+            start = None if fix else _typical_day_start(scenario, pm, sf.integer, opts)
+            out = highs.run_fast(h, sf, opts.time_limit_s, start)
     else:
         strategy = "mip"
         out = highs.run(h, bool(sf.integer.any()))

@@ -25,12 +25,15 @@ class PlanningModel:
     inputs: xr.Dataset
 
 
-def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None) -> PlanningModel:
+def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
+                sets: IndexSets | None = None) -> PlanningModel:
     """Build the Pyomo MILP for an inputs Dataset (see :func:`optimizer.inputs.build_inputs`).
 
     ``fix`` maps variable families (e.g. ``replicas``) to values to fix them at (NaN = free).
+    ``sets`` replaces the sparse sets derived from ``inputs`` (the time-aggregated relaxation
+    keeps those of the full horizon, replica bounds included).
     """
-    sets = build_sets(inputs)
+    sets = build_sets(inputs) if sets is None else sets
     b = LinearBuilder()
     for concern in CONCERNS:
         concern.declare(b, inputs, sets)

@@ -1,0 +1,162 @@
+"""Time-aggregation relaxation: a model on few time steps whose optimum bounds the full one from below.
+
+Each group of hours becomes one time step of a smaller model with the same sites, fleet and
+routes (the same sparse sets, replica bounds included). In a group ``C`` with hours ``t`` of
+weights ``w_t`` (total ``W``):
+
+* demand and on-site capacity factors are the ``w``-weighted means over ``C`` (a factor that
+  falls between 0 and ``CF_FLOOR`` is raised to ``CF_FLOOR``);
+* the PUE is the minimum over ``C``; the grid cost per MWh (energy plus carbon price) and the
+  carbon intensity are the minimum over ``C`` of (cost x PUE) / min PUE at grid-only sites and the
+  minimum of the cost at on-site sites; export prices are the maximum;
+* the weight is ``W``.
+
+Averaging any plan of the full model over each group gives a plan of the small model with the same
+investments at no higher cost (docs/math.md, "Time-aggregation relaxation"), so the small
+model's optimum — or any proven lower bound on it — is a proven lower bound on the full optimum.
+The argument needs every constraint that links hours to go through investments only, so the
+relaxation is not offered with batteries, deferrable work or hourly matching
+(:func:`unsupported`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import xarray as xr
+from scipy.cluster.vq import kmeans2
+
+from optimizer.model.power import CF_FLOOR
+from optimizer.model.sets import IndexSets
+
+
+def unsupported(inputs: xr.Dataset, sets: IndexSets) -> str | None:
+    """Why the relaxation does not apply to this model (None when it does)."""
+    o = sets.onsite_site
+    if len(o) and np.isfinite(inputs["battery_capex_usd_per_mwh"].values[o]).any():
+        return "batteries carry energy between hours"
+    demanded_llm = sets.demanded.any(axis=0)
+    if (inputs["deferrable_share"].values[demanded_llm] > 0).any():
+        return "deferrable work moves between hours"
+    if float(inputs.attrs.get("hourly_matching", 0.0)) > 0:
+        return "hourly matching ties each hour's grid use to its on-site supply"
+    return None
+
+
+def features(inputs: xr.Dataset) -> np.ndarray:
+    """One row per time step: demand of each (market, llm), grid cost and PUE of each site and
+    capacity factors, each column scaled to [0, 1] (for clustering)."""
+    cols = [
+        inputs["demand_output_tokens_per_s"].transpose("time", "market", "llm").values.reshape(inputs.sizes["time"], -1),
+        _grid_cost(inputs).T,
+        inputs["pue"].transpose("time", "site").values,
+        inputs["solar_cf"].transpose("time", "site").values,
+        inputs["wind_cf"].transpose("time", "site").values,
+    ]
+    x = np.concatenate(cols, axis=1)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    keep = hi > lo
+    return (x[:, keep] - lo[keep]) / (hi[keep] - lo[keep])
+
+
+def _grid_cost(inputs: xr.Dataset) -> np.ndarray:
+    """USD per MWh drawn from the grid, energy plus carbon price, (site, time)."""
+    cp = float(inputs.attrs.get("carbon_price_usd_per_t", 0.0))
+    return (inputs["energy_price_usd_per_mwh"].transpose("site", "time").values
+            + cp * inputs["carbon_kg_per_mwh"].transpose("site", "time").values / 1000.0)
+
+
+def cluster_steps(inputs: xr.Dataset, n_groups: int, singletons: np.ndarray | None = None,
+                  seed: int = 0) -> np.ndarray:
+    """Group label of every time step: ``singletons`` (step positions) get a group of their own,
+    the other steps are split into about ``n_groups`` groups of similar hours (k-means on
+    :func:`features`). Labels are 0..G-1."""
+    nt = inputs.sizes["time"]
+    alone = np.zeros(nt, bool)
+    if singletons is not None:
+        alone[np.asarray(singletons, int)] = True
+    labels = np.full(nt, -1)
+    labels[alone] = np.arange(alone.sum())
+    rest = np.flatnonzero(~alone)
+    k = min(max(1, n_groups - int(alone.sum())), len(rest))
+    if len(rest):
+        x = features(inputs)[rest]
+        if k >= len(rest):
+            sub = np.arange(len(rest))
+        else:
+            _, sub = kmeans2(x, k, minit="++", seed=seed)
+        labels[rest] = alone.sum() + sub
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def aggregate_inputs(inputs: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
+    """The inputs of the relaxation on the groups ``labels`` (see the module docstring)."""
+    labels = np.asarray(labels)
+    n_group = int(labels.max()) + 1
+    w = inputs["weight_h"].values
+    total = np.bincount(labels, weights=w, minlength=n_group)
+
+    def mean(a: np.ndarray) -> np.ndarray:  # time last
+        out = np.zeros(a.shape[:-1] + (n_group,))
+        np.add.at(out.T, labels, (a * w).T)
+        return out / total
+
+    def extreme(a: np.ndarray, ufunc: np.ufunc, fill: float) -> np.ndarray:
+        out = np.full(a.shape[:-1] + (n_group,), fill)
+        ufunc.at(out.T, labels, a.T)
+        return out
+
+    first = np.unique(labels, return_index=True)[1]
+    out = inputs.isel(time=first).copy()
+    out = out.assign_coords(time=inputs["time"].values[first])
+
+    def put(name: str, values: np.ndarray, dims: tuple[str, ...]) -> None:
+        out[name] = (dims, values, inputs[name].attrs)
+
+    st = ("site", "time")
+    pue = inputs["pue"].transpose(*st).values
+    pue_min = extreme(pue, np.minimum, np.inf)
+    cost = _grid_cost(inputs)
+    carbon = inputs["carbon_kg_per_mwh"].transpose(*st).values
+    onsite = inputs["has_onsite"].values[:, None]
+    # grid-only sites pay for PUE x IT power; on-site sites for their grid import
+    cost_g = np.where(onsite, extreme(cost, np.minimum, np.inf), extreme(cost * pue, np.minimum, np.inf) / pue_min)
+    carbon_g = np.where(onsite, extreme(carbon, np.minimum, np.inf),
+                        extreme(carbon * pue, np.minimum, np.inf) / pue_min)
+    cp = float(inputs.attrs.get("carbon_price_usd_per_t", 0.0))
+    put("pue", pue_min, st)
+    put("carbon_kg_per_mwh", carbon_g, st)
+    put("energy_price_usd_per_mwh", cost_g - cp * carbon_g / 1000.0, st)
+    for kind in ("solar", "wind"):
+        cf = mean(np.where(inputs[f"{kind}_cf"].transpose(*st).values < CF_FLOOR, 0.0,
+                           inputs[f"{kind}_cf"].transpose(*st).values))
+        put(f"{kind}_cf", np.where((cf > 0) & (cf < CF_FLOOR), CF_FLOOR, cf), st)
+    export = inputs["export_price_usd_per_mwh"].transpose(*st).values
+    put("export_price_usd_per_mwh", extreme(np.nan_to_num(export, nan=-np.inf), np.maximum, -np.inf), st)
+    out["export_price_usd_per_mwh"] = out["export_price_usd_per_mwh"].where(
+        np.isfinite(out["export_price_usd_per_mwh"]))
+    mlt = ("market", "llm", "time")
+    put("demand_output_tokens_per_s", mean(inputs["demand_output_tokens_per_s"].transpose(*mlt).values), mlt)
+    put("weight_h", total, ("time",))
+    put("day", np.arange(n_group), ("time",))
+    out.attrs["storage_cyclic"] = "period"
+    return out
+
+
+def relaxed_sets(sets: IndexSets, n_group: int) -> IndexSets:
+    """The full model's sparse sets on ``n_group`` time steps."""
+    return dataclasses.replace(sets, n_time=n_group)
+
+
+def sites_only(sets: IndexSets, open_site: np.ndarray) -> IndexSets:
+    """``sets`` cut down to the sites where ``open_site`` (per site, 0/1) is set."""
+    keep = np.asarray(open_site, float) > 0.5
+    f = keep[sets.fleet_site]
+    r = keep[sets.route_site]
+    return dataclasses.replace(
+        sets, fleet_site=sets.fleet_site[f], fleet_gpu=sets.fleet_gpu[f], fleet_llm=sets.fleet_llm[f],
+        fleet_gpus_per_replica=sets.fleet_gpus_per_replica[f],
+        fleet_busy_gpus_per_mtok=sets.fleet_busy_gpus_per_mtok[f], fleet_max_replicas=sets.fleet_max_replicas[f],
+        route_site=sets.route_site[r], route_market=sets.route_market[r], route_llm=sets.route_llm[r],
+        active_site=sets.active_site[keep[sets.active_site]], onsite_site=sets.onsite_site[keep[sets.onsite_site]])

@@ -1,0 +1,260 @@
+"""The fast strategy's main loop: bound on few time steps, price plans on all of them, refine.
+
+Each round solves the time-aggregation relaxation (:mod:`optimizer.relax`) on ``G`` groups of
+hours as a MILP; its proven lower bound bounds the full optimum. The sites and replicas it
+chooses are fixed in the full model, whose dispatch LP gives a plan for every hour (an upper
+bound). Hours where that plan's capacity is worth most (largest duals of ``replica_capacity``
+and ``grid_limit``) get groups of their own in the next round, and the other hours are split
+into twice as many groups, until the gap closes or time runs out. The best plan so far starts
+each round's branch-and-bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from optimizer import highs
+from optimizer.model import PlanningModel, build_model
+from optimizer.model.objective import objective_unit_usd
+from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, sites_only
+
+log = logging.getLogger(__name__)
+
+INTEGER_FAMILIES = ("open_site", "replicas")
+PROGRESS_EVERY_S = 10.0
+"""Seconds between progress lines while a MILP runs."""
+POLISH_S = 30.0
+"""Seconds of branch-and-bound on the replicas of each new choice of sites (sites fixed)."""
+
+
+@dataclass
+class Round:
+    """One round of the loop: groups, bound and plan found (USD/year), seconds since the start."""
+
+    groups: int
+    lower_bound_usd: float
+    plan_usd: float
+    best_usd: float
+    seconds: float
+
+
+class Progress:
+    """Best plan and proven bound so far (USD/year); a log line at most every ``every_s`` seconds
+    while HiGHS works (from its MIP callback) and whenever something improves."""
+
+    def __init__(self, unit_usd: float, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.t0 = time.perf_counter()
+        self.unit = unit_usd
+        self.every = every_s
+        self.last = self.t0
+        self.best_usd = np.inf
+        self.lower_usd = -np.inf
+
+    @property
+    def gap(self) -> float:
+        return _gap(self.best_usd, self.lower_usd)
+
+    def offer_plan(self, usd: float) -> bool:
+        """Record a plan's cost; True if it is the best so far."""
+        if usd < self.best_usd:
+            self.best_usd = usd
+            self.report("new plan")
+            return True
+        return False
+
+    def offer_bound(self, usd: float) -> None:
+        if usd > self.lower_usd:
+            self.lower_usd = usd
+
+    def report(self, what: str) -> None:
+        self.last = time.perf_counter()
+        best = f"{self.best_usd:.6g} USD/yr" if np.isfinite(self.best_usd) else "none yet"
+        gap = f"{100 * self.gap:.2f}%" if np.isfinite(self.gap) else "n/a"
+        log.info("fast: %s: best plan %s, proven bound %.6g, gap %s after %.0f s",
+                 what, best, self.lower_usd, gap, self.last - self.t0)
+
+    def watch(self, h: highspy.Highs, bound_unit_usd: float | None, what: str) -> None:
+        """Report from ``h``'s MIP callback; its dual bound counts as a proven bound when
+        ``bound_unit_usd`` (USD per objective unit of ``h``) is given."""
+        def tick(event: highspy.highs.HighsCallbackEvent) -> None:
+            if bound_unit_usd is not None:
+                bound = float(event.data_out.mip_dual_bound)
+                if np.isfinite(bound) and abs(bound) < 1e30:
+                    self.offer_bound(bound * bound_unit_usd)
+            if time.perf_counter() - self.last >= self.every:
+                self.report(what)
+
+        h.cbMipInterrupt.subscribe(tick)
+        h.cbSimplexInterrupt.subscribe(tick)  # long root LPs
+
+
+def first_groups(n_time: int) -> int:
+    """Groups of hours in the first round: about twice the square root of the horizon, >= 24."""
+    return int(min(n_time, max(24, round(2 * np.sqrt(n_time)))))
+
+
+def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, mip_gap: float,
+                    time_limit_s: float | None, threads: int | None = None,
+                    log_to_console: bool = False) -> tuple[highs.SolveOutcome, list[Round]]:
+    """Best plan of the full model ``pm`` (compiled ``sf``, in HiGHS ``h``) and a proven bound."""
+    inputs, sets = pm.inputs, pm.sets
+    nt = sets.n_time
+    unit = objective_unit_usd(inputs)
+    progress = Progress(unit)
+    deadline = progress.t0 + (np.inf if time_limit_s is None else time_limit_s)
+    best_x: np.ndarray | None = None
+    best_ints: dict[str, np.ndarray] | None = None
+    best_duals: np.ndarray | None = None
+    singletons = [int(inputs["demand_output_tokens_per_s"].sum(["market", "llm"]).values.argmax())]
+    n_group = first_groups(nt)
+    rounds: list[Round] = []
+    tried: set[bytes] = set()  # site choices already priced on the full horizon
+    while True:
+        labels = cluster_steps(inputs, n_group, np.array(singletons))
+        n_group = int(labels.max()) + 1
+        agg = aggregate_inputs(inputs, labels)
+        rpm = build_model(agg, sets=relaxed_sets(sets, n_group))
+        rsf = highs.compile_model(rpm.pyomo)
+        opts = _options(max(mip_gap / 2, min(0.01, progress.gap / 4)), deadline, threads, log_to_console)
+        rh = highs.to_highs(rsf, opts)
+        if best_ints is not None:  # the best plan so far is feasible in the relaxation too
+            start = highs._fixed_integer_lp(rh, rsf, _pack(rpm, rsf, best_ints))
+            if start is not None:
+                highs._set_start(rh, start[0])
+        progress.watch(rh, objective_unit_usd(agg), f"{n_group} groups of hours")
+        out = highs.run(rh, True)
+        if np.isfinite(out.lower_bound):
+            progress.offer_bound(out.lower_bound * objective_unit_usd(agg))
+        plan_usd = np.nan
+        sites = None if out.x is None else _unpack(rpm, out.x)["open_site"]
+        if sites is not None and sites.tobytes() not in tried:
+            tried.add(sites.tobytes())
+            for x, duals, choice in _plans_for_sites(pm, sf, h, sites, deadline, threads, progress):
+                plan_usd = float(sf.c @ x + sf.c0) * unit
+                if progress.offer_plan(plan_usd):
+                    best_x, best_ints, best_duals = x, choice, duals
+        rounds.append(Round(n_group, progress.lower_usd, plan_usd, progress.best_usd,
+                            time.perf_counter() - progress.t0))
+        progress.report(f"round {len(rounds)} done ({n_group} groups of hours)")
+        if out.status == "infeasible":
+            return highs.SolveOutcome("infeasible", np.nan, np.nan, None, rounds[-1].seconds,
+                                      "time-aggregated relaxation infeasible"), rounds
+        if progress.gap <= mip_gap or time.perf_counter() >= deadline or n_group >= nt:
+            break
+        if best_duals is not None:
+            critical = _critical_hours(sf, best_duals, nt, max(4, n_group // 4))
+            singletons = sorted(set(singletons) | set(critical.tolist()))
+        n_group = min(nt, 2 * n_group)
+    gap = progress.gap
+    status = "optimal" if gap <= mip_gap else ("time_limit_feasible" if best_x is not None else "no_solution")
+    lower = progress.lower_usd / unit if np.isfinite(progress.lower_usd) else np.nan
+    return highs.SolveOutcome(status, progress.best_usd / unit if best_x is not None else np.nan, gap, best_x,
+                              time.perf_counter() - progress.t0, f"fast: {len(rounds)} rounds", lower), rounds
+
+
+def _options(gap: float, deadline: float, threads: int | None, log_to_console: bool) -> dict[str, object]:
+    opts: dict[str, object] = {"mip_rel_gap": gap, "time_limit": max(1.0, deadline - time.perf_counter())}
+    if threads is not None:
+        opts["threads"] = threads
+    if log_to_console:
+        opts.update(output_flag=True, log_to_console=True)
+    return opts
+
+
+def _plans_for_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, open_site: np.ndarray,
+                     deadline: float, threads: int | None, progress: Progress,
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+    """Plans of the full model with these sites open, each as (column values, row duals of its
+    dispatch LP, integer choice): first the LP with replicas continuous and every replica count
+    rounded up, then a better sizing from a MILP on those sites alone (:func:`_polish`, at most
+    ``POLISH_S`` seconds). Nothing when the sites cannot carry a plan."""
+    sites = pm.builder.variables["open_site"]
+    reps = pm.builder.variables["replicas"]
+    site_cols = np.arange(sites.offset, sites.offset + sites.size, dtype=np.int32)
+    rep_cols = np.arange(reps.offset, reps.offset + reps.size)
+    h.changeColsBounds(len(site_cols), site_cols, open_site, open_site)
+    try:
+        h.setOptionValue("solve_relaxation", True)
+        h.setOptionValue("time_limit", highspy.kHighsInf)
+        h.run()
+        h.setOptionValue("solve_relaxation", False)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return
+        x_lp = np.asarray(h.getSolution().col_value)
+        choice = {"open_site": open_site, "replicas": np.minimum(np.ceil(x_lp[rep_cols] - 1e-6), sf.col_upper[rep_cols])}
+        fixed = highs._fixed_integer_lp(h, sf, _pack(pm, sf, choice))
+        if fixed is None:
+            return
+        yield fixed[0], fixed[1], choice
+        seconds = min(POLISH_S, 0.25 * (deadline - time.perf_counter()))
+        better = _polish(pm, choice, seconds, threads, progress) if seconds >= 1.0 else None
+        if better is not None:
+            again = highs._fixed_integer_lp(h, sf, _pack(pm, sf, better))
+            if again is not None:
+                yield again[0], again[1], better
+    finally:
+        h.changeColsBounds(len(site_cols), site_cols, sf.col_lower[site_cols], sf.col_upper[site_cols])
+
+
+def _polish(pm: PlanningModel, choice: dict[str, np.ndarray], seconds: float,
+            threads: int | None, progress: Progress) -> dict[str, np.ndarray] | None:
+    """Integer replicas for the sites of ``choice`` from the full-horizon MILP cut down to those
+    sites, started from ``choice``. Rounding every replica count up wastes capacity; this model
+    trades it off across accelerators and sites. None when it finds nothing."""
+    sets = pm.sets
+    open_fleet = choice["open_site"][sets.fleet_site] > 0.5
+    spm = build_model(pm.inputs, sets=sites_only(sets, choice["open_site"]))
+    ssf = highs.compile_model(spm.pyomo)
+    sh = highs.to_highs(ssf, _options(1e-3, time.perf_counter() + seconds, threads, False))
+    start = {"open_site": choice["open_site"], "replicas": choice["replicas"][open_fleet]}
+    warm = highs._fixed_integer_lp(sh, ssf, _pack(spm, ssf, start))
+    if warm is not None:
+        highs._set_start(sh, warm[0])
+    progress.watch(sh, None, "sizing replicas at the chosen sites")
+    out = highs.run(sh, True)
+    if out.x is None:
+        return None
+    reps = np.zeros(sets.n_fleet)
+    reps[open_fleet] = _unpack(spm, out.x)["replicas"]
+    return {"open_site": choice["open_site"], "replicas": reps}
+
+
+def _gap(upper: float, lower: float) -> float:
+    if not (np.isfinite(upper) and np.isfinite(lower)) or upper <= 0:
+        return np.inf
+    return max(0.0, (upper - lower) / abs(upper))
+
+
+def _unpack(pm: PlanningModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Sites opened and replicas of a solution of ``pm`` (builder column order)."""
+    out = {}
+    for name in INTEGER_FAMILIES:
+        fam = pm.builder.variables[name]
+        out[name] = np.round(x[fam.offset:fam.offset + fam.size])
+    return out
+
+
+def _pack(pm: PlanningModel, sf: highs.StandardForm, choice: dict[str, np.ndarray]) -> np.ndarray:
+    """Values of ``sf``'s integer columns from a choice of sites and replicas."""
+    full = np.zeros(len(sf.c))
+    for name, vals in choice.items():
+        fam = pm.builder.variables[name]
+        full[fam.offset:fam.offset + fam.size] = vals
+    return full[sf.integer]
+
+
+def _critical_hours(sf: highs.StandardForm, duals: np.ndarray, nt: int, count: int) -> np.ndarray:
+    """The ``count`` time steps where capacity is worth most: summed |duals| of the
+    ``replica_capacity`` and ``grid_limit`` rows (both laid out set-major, time inner)."""
+    value = np.zeros(nt)
+    for name, start, n in sf.row_names:
+        if name in ("replica_capacity", "grid_limit") and n:
+            value += np.abs(duals[start:start + n]).reshape(-1, nt).sum(axis=0)
+    order = np.argsort(-value)
+    return order[:count][value[order[:count]] > 0]
