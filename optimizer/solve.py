@@ -228,6 +228,7 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     unit = objective_unit_usd(inputs)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
+        "num_time_steps": int(inputs.sizes["time"]),
         "num_variables": len(sf.c),
         "num_integer_variables": int(sf.integer.sum()),
         "num_constraints": len(sf.row_lower),

@@ -1,0 +1,176 @@
+"""The time-aggregation relaxation: its optimum never exceeds the full optimum, equals it when every
+hour is its own group, and the fast strategy built on it reports gaps that hold."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from optimizer import SolveOptions, highs, solve
+from optimizer.inputs import build_inputs
+from optimizer.model import build_model
+from optimizer.model.objective import objective_unit_usd
+from optimizer.model.sets import build_sets
+from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, sites_only, unsupported
+from optimizer.scenario import scenario_from_dict
+from optimizer.strategy import Progress
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from synthetic import synthetic_scenario  # noqa: E402
+
+HOURS = 48
+
+
+def _world(seed: int) -> dict:
+    """A small synthetic world with every hour-varying input the relaxation handles: hourly PUE,
+    on-site solar and wind with exports, a carbon price and a binding-ish carbon cap."""
+    d = yaml.safe_load(synthetic_scenario(6, 5, 2, HOURS, seed=seed).to_yaml())
+    rng = np.random.default_rng(seed)
+    sun = np.clip(np.sin((np.arange(HOURS) % 24 - 6) / 12 * np.pi), 0, None)
+    for i, s in enumerate(d["sites"].values()):
+        s["pue"] = (1.1 + 0.3 * rng.random(HOURS)).round(3).tolist()
+        if i % 2 == 0:
+            s["solar"] = {"capex_usd_per_mw": 4e5, "capacity_factor": (sun * rng.uniform(0.6, 1.0, HOURS)).round(4).tolist()}
+            s["wind"] = {"capex_usd_per_mw": 9e5, "capacity_factor": rng.uniform(0.0, 0.6, HOURS).round(4).tolist(),
+                         "max_mw": 50}
+            s["export_price_usd_per_mwh"] = rng.uniform(-5, 60, HOURS).round(2).tolist()
+            s["grid_limit_mw"] = 40
+    d["carbon"] = {"price_usd_per_t": 40, "cap_t_per_year": 2e5}
+    return d
+
+
+def _relaxed_optimum_usd(inputs, sets, labels) -> float:
+    agg = aggregate_inputs(inputs, labels)
+    pm = build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1))
+    sf = highs.compile_model(pm.pyomo)
+    out = highs.run(highs.to_highs(sf, {"mip_rel_gap": 1e-9}), True)
+    assert out.status == "optimal"
+    return out.objective * objective_unit_usd(agg)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_relaxation_never_exceeds_the_optimum_and_is_exact_on_single_hours(seed):
+    sc = scenario_from_dict(_world(seed))
+    opt = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
+    inputs = build_inputs(sc)
+    sets = build_sets(inputs)
+    assert unsupported(inputs, sets) is None
+    assert _relaxed_optimum_usd(inputs, sets, np.arange(HOURS)) == pytest.approx(opt, rel=1e-7)
+    bounds = []
+    for groups in (1, 4, 12):
+        bound = _relaxed_optimum_usd(inputs, sets, cluster_steps(inputs, groups, seed=seed))
+        assert bound <= opt * (1 + 1e-9)
+        bounds.append(bound)
+    assert bounds[0] < opt  # the hours really differ: one group loses something
+
+
+def test_each_group_averages_demand_and_takes_the_cheapest_hour_of_energy():
+    sc = scenario_from_dict(_world(0))
+    inputs = build_inputs(sc)
+    labels = np.repeat([0, 1], HOURS // 2)
+    agg = aggregate_inputs(inputs, labels)
+    dem = inputs["demand_output_tokens_per_s"].values
+    np.testing.assert_allclose(agg["demand_output_tokens_per_s"].values[..., 0], dem[..., :24].mean(axis=-1))
+    assert agg["weight_h"].values.sum() == pytest.approx(inputs["weight_h"].values.sum())
+    grid_only = ~inputs["has_onsite"].values
+    price = inputs["energy_price_usd_per_mwh"].values[grid_only][:, :24]
+    pue = inputs["pue"].values[grid_only][:, :24]
+    carbon = inputs["carbon_kg_per_mwh"].values[grid_only][:, :24]
+    cost = (price + 40 * carbon / 1000) * pue  # USD per MWh of IT load
+    got = (agg["energy_price_usd_per_mwh"].values + 40 * agg["carbon_kg_per_mwh"].values / 1000) * agg["pue"].values
+    np.testing.assert_allclose(got[grid_only, 0], cost.min(axis=1))
+
+
+def test_relaxation_is_not_offered_where_hours_are_linked_otherwise(tiny):
+    tiny["sites"]["texas"]["battery"] = {"capex_usd_per_mwh": 2e5, "capex_usd_per_mw": 5e4}
+    inputs = build_inputs(scenario_from_dict(tiny))
+    assert "batteries" in unsupported(inputs, build_sets(inputs))
+    tiny["sites"]["texas"].pop("battery")
+    tiny["llms"][next(iter(tiny["llms"]))]["deferrable_share"] = 0.3
+    inputs = build_inputs(scenario_from_dict(tiny))
+    assert "deferrable" in unsupported(inputs, build_sets(inputs))
+
+
+def test_fast_strategy_with_a_battery_falls_back_to_the_lp_bound(tiny):
+    tiny["sites"]["texas"]["battery"] = {"capex_usd_per_mwh": 2e5, "capex_usd_per_mw": 5e4}
+    sc = scenario_from_dict(tiny)
+    exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary
+    fast = solve(sc, SolveOptions(strategy="fast", mip_gap=1e-6)).summary
+    assert "fast_rounds" not in fast
+    assert fast["lower_bound_usd_per_year"] <= exact["objective_usd_per_year"] * (1 + 1e-9)
+    assert fast["objective_usd_per_year"] == pytest.approx(exact["objective_usd_per_year"], rel=1e-5)
+
+
+def test_model_cut_down_to_open_sites_equals_the_model_with_those_sites_fixed():
+    sc = synthetic_scenario(8, 6, 2, 24, seed=3)
+    plan = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9))
+    open_site = plan.dataset["open"].values.astype(float)
+    inputs = build_inputs(sc)
+    pm = build_model(inputs, sets=sites_only(build_sets(inputs), open_site))
+    out = highs.run(highs.to_highs(highs.compile_model(pm.pyomo), {"mip_rel_gap": 1e-9}), True)
+    assert out.objective * objective_unit_usd(inputs) == pytest.approx(
+        plan.summary["objective_usd_per_year"], rel=1e-7)
+
+
+def test_fast_rounds_report_a_bound_that_only_rises_and_a_plan_that_only_falls(caplog):
+    caplog.set_level(logging.INFO, logger="optimizer")
+    sc = synthetic_scenario(10, 8, 3, 72, seed=4)
+    exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
+    fast = solve(sc, SolveOptions(strategy="fast", mip_gap=1e-4)).summary
+    rounds = fast["fast_rounds"]
+    assert len(rounds) >= 1
+    lows = [r["lower_bound_usd"] for r in rounds]
+    best = [r["best_usd"] for r in rounds]
+    assert lows == sorted(lows) and best == sorted(best, reverse=True)
+    assert lows[-1] <= exact * (1 + 1e-9) <= best[-1] * (1 + 2e-9)
+    assert fast["objective_usd_per_year"] <= exact * (1 + fast["mip_gap"] + 1e-9)
+    assert any("round 1 done" in r.getMessage() for r in caplog.records)
+
+
+def test_progress_keeps_the_best_plan_and_the_highest_bound(caplog):
+    caplog.set_level(logging.INFO, logger="optimizer")
+    p = Progress(unit_usd=1.0, every_s=0.0)
+    assert not np.isfinite(p.gap)
+    assert p.offer_plan(110.0) and not p.offer_plan(120.0)
+    p.offer_bound(90.0)
+    p.offer_bound(80.0)
+    assert p.lower_usd == 90.0 and p.gap == pytest.approx(20 / 110)
+    p.report("test")
+    assert "gap 18.18%" in caplog.records[-1].getMessage()
+
+
+def test_verification_in_week_chunks_equals_one_model_of_the_whole_horizon():
+    from optimizer import verify as v
+
+    sc = synthetic_scenario(5, 4, 2, 24 * 35, seed=5)  # 35 days: above CHUNK_ABOVE_STEPS
+    plan = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-6))
+    inputs = build_inputs(sc)
+    sets = build_sets(inputs)
+    chunks = v._chunks(inputs, sets)
+    assert chunks is not None and len(chunks) == 5
+    one = v.solve_model(sc, SolveOptions(), fix=v.investments(plan, inputs, sets)).summary
+    parts = v._dispatch_in_chunks(inputs, sets, v.investments(plan, inputs, sets), chunks, SolveOptions())
+    # a plan made on all hours, verified on all hours, reproduces its own cost either way
+    assert one["objective_usd_per_year"] == pytest.approx(plan.summary["objective_usd_per_year"], rel=1e-6)
+    for key in ("objective_usd_per_year", "cost_usd_per_year", "energy_cost_usd_per_year",
+                "unserved_tokens_per_year", "tokens_per_year", "co2_t_per_year", "peak_facility_power_mw"):
+        assert parts[key] == pytest.approx(one[key], rel=1e-6, abs=1e-6), key
+
+
+def test_full_horizon_bound_is_below_the_optimum_and_verify_reports_the_gap():
+    from optimizer.verify import full_horizon_bound, verify
+
+    sc = synthetic_scenario(6, 5, 2, 96, seed=6)
+    plan = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9))
+    opt = plan.summary["objective_usd_per_year"]
+    inputs = build_inputs(sc)
+    bound = full_horizon_bound(inputs, build_sets(inputs), 8, SolveOptions(mip_gap=1e-9))
+    assert opt * 0.9 < bound <= opt * (1 + 1e-9)
+    out = verify(plan, sc, SolveOptions(mip_gap=1e-9), bound_groups=8)
+    assert out["full_horizon_lower_bound_usd_per_year"] == pytest.approx(bound, rel=1e-6)
+    assert out["full_horizon_gap"] == pytest.approx(1 - bound / opt, abs=1e-6)
