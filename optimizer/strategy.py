@@ -1,9 +1,9 @@
 """The fast strategy's main loop: bound on few time steps, price plans on all of them, refine.
 
 Each round solves the time-aggregation relaxation (:mod:`optimizer.relax`) on ``G`` groups of
-hours as a MILP; its proven lower bound bounds the full optimum. The sites and replicas it
-chooses are fixed in the full model, whose dispatch LP gives a plan for every hour (an upper
-bound). Hours where that plan's capacity is worth most (largest duals of ``replica_capacity``
+hours as a MILP; its proven lower bound bounds the full optimum. The sites it opens are fixed in
+the full model, replicas are sized there (LP, rounded up, then a small MILP on those sites), and
+the dispatch LP of that fleet gives a plan for every hour (an upper bound). Hours where that plan's capacity is worth most (largest duals of ``replica_capacity``
 and ``grid_limit``) get groups of their own in the next round, and the other hours are split
 into twice as many groups, until the gap closes or time runs out. The best plan so far starts
 each round's branch-and-bound.
@@ -48,9 +48,8 @@ class Progress:
     """Best plan and proven bound so far (USD/year); a log line at most every ``every_s`` seconds
     while HiGHS works (from its MIP callback) and whenever something improves."""
 
-    def __init__(self, unit_usd: float, every_s: float = PROGRESS_EVERY_S) -> None:
+    def __init__(self, every_s: float = PROGRESS_EVERY_S) -> None:
         self.t0 = time.perf_counter()
-        self.unit = unit_usd
         self.every = every_s
         self.last = self.t0
         self.best_usd = np.inf
@@ -106,7 +105,7 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
     inputs, sets = pm.inputs, pm.sets
     nt = sets.n_time
     unit = objective_unit_usd(inputs)
-    progress = Progress(unit)
+    progress = Progress()
     deadline = progress.t0 + (np.inf if time_limit_s is None else time_limit_s)
     best_x: np.ndarray | None = None
     best_ints: dict[str, np.ndarray] | None = None

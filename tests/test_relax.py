@@ -134,7 +134,7 @@ def test_fast_rounds_report_a_bound_that_only_rises_and_a_plan_that_only_falls(c
 
 def test_progress_keeps_the_best_plan_and_the_highest_bound(caplog):
     caplog.set_level(logging.INFO, logger="optimizer")
-    p = Progress(unit_usd=1.0, every_s=0.0)
+    p = Progress(every_s=0.0)
     assert not np.isfinite(p.gap)
     assert p.offer_plan(110.0) and not p.offer_plan(120.0)
     p.offer_bound(90.0)
