@@ -4,7 +4,9 @@ Every hourly series of the scenario (site prices, carbon intensity, PUE, solar a
 factors, export prices, market demand per LLM) is one column of a frame that tsam clusters into
 ``n`` typical days (hierarchical clustering, medoid representation, column means preserved). The
 days holding the highest hour of total demand and of each market's demand for each LLM are kept as
-extra periods (``ExtremeConfig`` ``new_cluster``), so capacity is sized on real peaks. Each typical day gets the number of
+extra periods (``ExtremeConfig`` ``new_cluster``), so capacity is sized on real peaks; in worlds
+with more than ``n`` such series, the peaks of each market's total (or, beyond ``n`` markets, of
+each LLM's total) are kept instead, so at most ``n + 1`` extra days are added. Each typical day gets the number of
 days it stands for as its weight (``time.day_weights``); storage is cyclic within each typical
 day (:attr:`optimizer.scenario.TimeSpec.contiguous` is False for them).
 """
@@ -51,14 +53,13 @@ def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def _keep_peaks_and_means(reps: pd.DataFrame, counts: dict, assign: np.ndarray, frame: pd.DataFrame,
-                          demand_cols: list[str]) -> None:
+                          demand_cols: list[str], peak_cols: list[str]) -> None:
     """Demand columns are left out of tsam's mean rescaling so peak days stay exact; here the other
-    typical days are scaled so that each demand column's weighted mean equals the original mean."""
+    typical days are scaled so that each demand column's weighted mean equals the original mean.
+    ``peak_cols`` are the series whose peak days tsam kept as periods of their own."""
     if not demand_cols:
         return
-    daily = frame[demand_cols].to_numpy().reshape(-1, 24, len(demand_cols))
-    peak_days = {int(np.argmax(daily[:, :, j].max(axis=1))) for j in range(len(demand_cols))}
-    peak_days.add(int(np.argmax(frame["_total_demand"].to_numpy().reshape(-1, 24).max(axis=1))))
+    peak_days = {int(np.argmax(frame[c].to_numpy().reshape(-1, 24).max(axis=1))) for c in peak_cols}
     protected = {int(assign[d]) for d in peak_days}
     for c in demand_cols:
         total = float(frame[c].sum())
@@ -69,6 +70,24 @@ def _keep_peaks_and_means(reps: pd.DataFrame, counts: dict, assign: np.ndarray, 
             for k in counts:
                 if k not in protected:
                     reps.loc[k, c] = reps.loc[k][c].to_numpy() * factor
+
+
+def _peak_series(frame: pd.DataFrame, demand_cols: list[str], n_days: int) -> list[str]:
+    """Demand series whose peak day is kept as a period of its own: total demand, plus each
+    market x LLM series when there are at most ``n_days`` of them, else each market's total when
+    there are at most ``n_days`` markets, else each LLM's total (helper columns added to ``frame``).
+    So at most ``n_days + 1`` extra days, however large the world."""
+    frame["_total_demand"] = frame[demand_cols].sum(axis=1)
+    if len(demand_cols) <= n_days:
+        return ["_total_demand", *demand_cols]
+    by: dict[str, list[str]] = {}
+    markets = {c.split("/")[1] for c in demand_cols}
+    level = 1 if len(markets) <= n_days else 3  # markets/<market>/demand_output_tokens_per_s/<llm>
+    for c in demand_cols:
+        by.setdefault(f"_peak/{c.split('/')[level]}", []).append(c)
+    for name, members in by.items():
+        frame[name] = frame[members].sum(axis=1)
+    return ["_total_demand", *by]
 
 
 def representative_days(sc: Scenario, n_days: int) -> tuple[Scenario, dict[str, Any]]:
@@ -90,18 +109,17 @@ def representative_days(sc: Scenario, n_days: int) -> tuple[Scenario, dict[str, 
         frame = pd.DataFrame({k: v for k, (_, v) in cols.items()},
                              index=pd.date_range("2001-01-01", periods=len(idx), freq="h"))
     demand_cols = [k for k in cols if k.startswith("markets/")]
-    if demand_cols:
-        frame["_total_demand"] = frame[demand_cols].sum(axis=1)
-    # keep the peak day of total demand and of each market x LLM demand: fleets are sized on peaks
-    extremes = (tsam.ExtremeConfig(method="new_cluster", max_value=["_total_demand", *demand_cols])
-                if demand_cols else None)
-    weights = {c: 1.0 for c in frame.columns}
+    peak_cols = _peak_series(frame, demand_cols, n_days) if demand_cols else []
+    # keep the peak days of total demand and of the demand series peak_cols: fleets are sized on peaks
+    extremes = tsam.ExtremeConfig(method="new_cluster", max_value=peak_cols) if peak_cols else None
+    weights = {c: (1.0 if not c.startswith("_") or c == "_total_demand" else 1e-6) for c in frame.columns}
+    helpers = [c for c in frame.columns if c.startswith("_")]
     result = tsam.aggregate(frame, n_days, period_duration=24, extremes=extremes, weights=weights, numerical_tolerance=1e-6,
-                            rescale_exclude_columns=["_total_demand", *demand_cols] if demand_cols else None)
+                            rescale_exclude_columns=[*helpers, *demand_cols] if demand_cols else None)
     reps = result.cluster_representatives
     counts = result.cluster_counts
     assign = np.asarray(result.cluster_assignments)
-    _keep_peaks_and_means(reps, counts, assign, frame, demand_cols)
+    _keep_peaks_and_means(reps, counts, assign, frame, demand_cols, peak_cols)
     order = sorted(counts, key=lambda k: int(np.flatnonzero(assign == k)[0]) if (assign == k).any() else 10**9)
     days = idx.normalize().unique()
     dates, weights_d, values = [], [], {c: [] for c in cols}
