@@ -12,8 +12,10 @@ each round's branch-and-bound.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -45,8 +47,8 @@ class Round:
 
 
 class Progress:
-    """Best plan and proven bound so far (USD/year); a log line at most every ``every_s`` seconds
-    while HiGHS works (from its MIP callback) and whenever something improves."""
+    """Best plan and proven bound so far (USD/year), logged after every improvement and, from a
+    background thread while HiGHS works, at least every ``every_s`` seconds."""
 
     def __init__(self, every_s: float = PROGRESS_EVERY_S) -> None:
         self.t0 = time.perf_counter()
@@ -54,6 +56,7 @@ class Progress:
         self.last = self.t0
         self.best_usd = np.inf
         self.lower_usd = -np.inf
+        self.stage = "starting"
 
     @property
     def gap(self) -> float:
@@ -71,26 +74,39 @@ class Progress:
         if usd > self.lower_usd:
             self.lower_usd = usd
 
-    def report(self, what: str) -> None:
+    def report(self, what: str | None = None) -> None:
         self.last = time.perf_counter()
         best = f"{self.best_usd:.6g} USD/yr" if np.isfinite(self.best_usd) else "none yet"
         gap = f"{100 * self.gap:.2f}%" if np.isfinite(self.gap) else "n/a"
         log.info("fast: %s: best plan %s, proven bound %.6g, gap %s after %.0f s",
-                 what, best, self.lower_usd, gap, self.last - self.t0)
+                 what or self.stage, best, self.lower_usd, gap, self.last - self.t0)
 
-    def watch(self, h: highspy.Highs, bound_unit_usd: float | None, what: str) -> None:
-        """Report from ``h``'s MIP callback; its dual bound counts as a proven bound when
-        ``bound_unit_usd`` (USD per objective unit of ``h``) is given."""
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Report every ``every_s`` seconds until the block ends (HiGHS releases the GIL)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(min(1.0, self.every)):
+                if time.perf_counter() - self.last >= self.every:
+                    self.report()
+
+        thread = threading.Thread(target=beat, name="fast-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def watch_bound(self, h: highspy.Highs, unit_usd: float) -> None:
+        """Take ``h``'s MIP dual bound (objective units, ``unit_usd`` USD each) as it rises."""
         def tick(event: highspy.highs.HighsCallbackEvent) -> None:
-            if bound_unit_usd is not None:
-                bound = float(event.data_out.mip_dual_bound)
-                if np.isfinite(bound) and abs(bound) < 1e30:
-                    self.offer_bound(bound * bound_unit_usd)
-            if time.perf_counter() - self.last >= self.every:
-                self.report(what)
+            bound = float(event.data_out.mip_dual_bound)
+            if np.isfinite(bound) and abs(bound) < 1e30:
+                self.offer_bound(bound * unit_usd)
 
         h.cbMipInterrupt.subscribe(tick)
-        h.cbSimplexInterrupt.subscribe(tick)  # long root LPs
 
 
 def first_groups(n_time: int) -> int:
@@ -114,42 +130,45 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
     n_group = first_groups(nt)
     rounds: list[Round] = []
     tried: set[bytes] = set()  # site choices already priced on the full horizon
-    while True:
-        labels = cluster_steps(inputs, n_group, np.array(singletons))
-        n_group = int(labels.max()) + 1
-        agg = aggregate_inputs(inputs, labels)
-        rpm = build_model(agg, sets=relaxed_sets(sets, n_group))
-        rsf = highs.compile_model(rpm.pyomo)
-        opts = _options(max(mip_gap / 2, min(0.01, progress.gap / 4)), deadline, threads, log_to_console)
-        rh = highs.to_highs(rsf, opts)
-        if best_ints is not None:  # the best plan so far is feasible in the relaxation too
-            start = highs._fixed_integer_lp(rh, rsf, _pack(rpm, rsf, best_ints))
-            if start is not None:
-                highs._set_start(rh, start[0])
-        progress.watch(rh, objective_unit_usd(agg), f"{n_group} groups of hours")
-        out = highs.run(rh, True)
-        if np.isfinite(out.lower_bound):
-            progress.offer_bound(out.lower_bound * objective_unit_usd(agg))
-        plan_usd = np.nan
-        sites = None if out.x is None else _unpack(rpm, out.x)["open_site"]
-        if sites is not None and sites.tobytes() not in tried:
-            tried.add(sites.tobytes())
-            for x, duals, choice in _plans_for_sites(pm, sf, h, sites, deadline, threads, progress):
-                plan_usd = float(sf.c @ x + sf.c0) * unit
-                if progress.offer_plan(plan_usd):
-                    best_x, best_ints, best_duals = x, choice, duals
-        rounds.append(Round(n_group, progress.lower_usd, plan_usd, progress.best_usd,
-                            time.perf_counter() - progress.t0))
-        progress.report(f"round {len(rounds)} done ({n_group} groups of hours)")
-        if out.status == "infeasible":
-            return highs.SolveOutcome("infeasible", np.nan, np.nan, None, rounds[-1].seconds,
-                                      "time-aggregated relaxation infeasible"), rounds
-        if progress.gap <= mip_gap or time.perf_counter() >= deadline or n_group >= nt:
-            break
-        if best_duals is not None:
-            critical = _critical_hours(sf, best_duals, nt, max(4, n_group // 4))
-            singletons = sorted(set(singletons) | set(critical.tolist()))
-        n_group = min(nt, 2 * n_group)
+    with progress.running():
+        while True:
+            labels = cluster_steps(inputs, n_group, np.array(singletons))
+            n_group = int(labels.max()) + 1
+            agg = aggregate_inputs(inputs, labels)
+            rpm = build_model(agg, sets=relaxed_sets(sets, n_group))
+            rsf = highs.compile_model(rpm.pyomo)
+            opts = _options(max(mip_gap / 2, min(0.01, progress.gap / 4)), deadline, threads, log_to_console)
+            rh = highs.to_highs(rsf, opts)
+            if best_ints is not None:  # the best plan so far is feasible in the relaxation too
+                start = highs._fixed_integer_lp(rh, rsf, _pack(rpm, rsf, best_ints))
+                if start is not None:
+                    highs._set_start(rh, start[0])
+            progress.stage = f"bounding on {n_group} groups of hours"
+            progress.watch_bound(rh, objective_unit_usd(agg))
+            out = highs.run(rh, True)
+            if np.isfinite(out.lower_bound):
+                progress.offer_bound(out.lower_bound * objective_unit_usd(agg))
+            plan_usd = np.nan
+            sites = None if out.x is None else _unpack(rpm, out.x)["open_site"]
+            if sites is not None and sites.tobytes() not in tried:
+                tried.add(sites.tobytes())
+                progress.stage = "pricing the chosen sites on every hour"
+                for x, duals, choice in _plans_for_sites(pm, sf, h, sites, deadline, threads, progress):
+                    plan_usd = float(sf.c @ x + sf.c0) * unit
+                    if progress.offer_plan(plan_usd):
+                        best_x, best_ints, best_duals = x, choice, duals
+            rounds.append(Round(n_group, progress.lower_usd, plan_usd, progress.best_usd,
+                                time.perf_counter() - progress.t0))
+            progress.report(f"round {len(rounds)} done ({n_group} groups of hours)")
+            if out.status == "infeasible":
+                return highs.SolveOutcome("infeasible", np.nan, np.nan, None, rounds[-1].seconds,
+                                          "time-aggregated relaxation infeasible"), rounds
+            if progress.gap <= mip_gap or time.perf_counter() >= deadline or n_group >= nt:
+                break
+            if best_duals is not None:
+                critical = _critical_hours(sf, best_duals, nt, max(4, n_group // 4))
+                singletons = sorted(set(singletons) | set(critical.tolist()))
+            n_group = min(nt, 2 * n_group)
     gap = progress.gap
     status = "optimal" if gap <= mip_gap else ("time_limit_feasible" if best_x is not None else "no_solution")
     lower = progress.lower_usd / unit if np.isfinite(progress.lower_usd) else np.nan
@@ -215,7 +234,7 @@ def _polish(pm: PlanningModel, choice: dict[str, np.ndarray], seconds: float,
     warm = highs._fixed_integer_lp(sh, ssf, _pack(spm, ssf, start))
     if warm is not None:
         highs._set_start(sh, warm[0])
-    progress.watch(sh, None, "sizing replicas at the chosen sites")
+    progress.stage = "sizing replicas at the chosen sites"
     out = highs.run(sh, True)
     if out.x is None:
         return None

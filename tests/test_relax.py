@@ -144,6 +144,18 @@ def test_progress_keeps_the_best_plan_and_the_highest_bound(caplog):
     assert "gap 18.18%" in caplog.records[-1].getMessage()
 
 
+def test_progress_reports_from_a_background_thread_while_the_main_thread_waits(caplog):
+    import time
+
+    caplog.set_level(logging.INFO, logger="optimizer")
+    p = Progress(every_s=0.2)
+    p.stage = "waiting"
+    with p.running():
+        time.sleep(1.0)  # stands for HiGHS, which releases the GIL while it solves
+    beats = [r for r in caplog.records if "waiting" in r.getMessage()]
+    assert 3 <= len(beats) <= 6
+
+
 def test_verification_in_week_chunks_equals_one_model_of_the_whole_horizon():
     from optimizer import verify as v
 
