@@ -76,10 +76,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                         log_to_console=not args.quiet, strategy=args.strategy)
     plan = solve(sc, opts, raise_on_failure=False)
     if args.verify and plan.dataset is not None and sc.time.representative_days is not None:
-        from optimizer.verify import verify
+        from optimizer.verify import default_bound_groups, verify
 
         full = load_scenario(args.scenario, args.variant, sets, aggregate=False)
-        groups = plan.summary["num_time_steps"] if args.bound_groups is None else args.bound_groups
+        groups = default_bound_groups(plan.summary) if args.bound_groups is None else args.bound_groups
         plan.summary["verification"] = verify(plan, full, opts, bound_groups=groups)
     out = Path(args.out) if args.out else Path("results") / sc.name
     plan.write(out)
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "proven lower bound on the every-day optimum (see --bound-groups)")
     s.add_argument("--bound-groups", type=int, metavar="N",
                    help="with --verify: groups of hours of the relaxation that bounds the every-day optimum "
-                        "(default: as many as the plan's time steps; 0 = no bound)")
+                        "(default: as many as the plan's time steps, fewer for large worlds; 0 = no bound)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one dot-key, e.g. sites.cn-nmg.energy_price_usd_per_mwh=30 (repeatable)")
     s.set_defaults(func=_cmd_solve)

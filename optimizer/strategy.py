@@ -29,6 +29,10 @@ from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, sites
 log = logging.getLogger(__name__)
 
 INTEGER_FAMILIES = ("open_site", "replicas")
+FIRST_ROUND_NONZEROS = 300_000
+"""Size of the first round's relaxed model, in nonzeros, for horizons with large hours."""
+ROUND_SHARE = 0.3
+"""Most of the remaining time one round's relaxed MILP may take (then its plan is priced)."""
 PROGRESS_EVERY_S = 10.0
 """Seconds between progress lines while a MILP runs."""
 POLISH_S = 30.0
@@ -109,9 +113,11 @@ class Progress:
         h.cbMipInterrupt.subscribe(tick)
 
 
-def first_groups(n_time: int) -> int:
-    """Groups of hours in the first round: about twice the square root of the horizon, >= 24."""
-    return int(min(n_time, max(24, round(2 * np.sqrt(n_time)))))
+def first_groups(n_time: int, nonzeros_per_step: float = 0.0) -> int:
+    """Groups of hours in the first round: about twice the square root of the horizon (at least
+    24), but no more than keep the first relaxed model within ``FIRST_ROUND_NONZEROS`` (at least 8)."""
+    by_size = FIRST_ROUND_NONZEROS / nonzeros_per_step if nonzeros_per_step > 0 else np.inf
+    return int(min(n_time, max(8, min(max(24, round(2 * np.sqrt(n_time))), by_size))))
 
 
 def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, mip_gap: float,
@@ -127,7 +133,7 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
     best_ints: dict[str, np.ndarray] | None = None
     best_duals: np.ndarray | None = None
     singletons = [int(inputs["demand_output_tokens_per_s"].sum(["market", "llm"]).values.argmax())]
-    n_group = first_groups(nt)
+    n_group = first_groups(nt, sf.num_nonzeros / nt)
     rounds: list[Round] = []
     tried: set[bytes] = set()  # site choices already priced on the full horizon
     with progress.running():
@@ -137,7 +143,10 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
             agg = aggregate_inputs(inputs, labels)
             rpm = build_model(agg, sets=relaxed_sets(sets, n_group))
             rsf = highs.compile_model(rpm.pyomo)
-            opts = _options(max(mip_gap / 2, min(0.01, progress.gap / 4)), deadline, threads, log_to_console)
+            remaining = deadline - time.perf_counter()
+            round_end = deadline if n_group >= nt else time.perf_counter() + max(60.0, ROUND_SHARE * remaining)
+            opts = _options(max(mip_gap / 2, min(0.01, progress.gap / 4)), min(deadline, round_end), threads,
+                            log_to_console)
             rh = highs.to_highs(rsf, opts)
             if best_ints is not None:  # the best plan so far is feasible in the relaxation too
                 start = highs._fixed_integer_lp(rh, rsf, _pack(rpm, rsf, best_ints))

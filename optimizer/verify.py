@@ -30,6 +30,7 @@ from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, unsup
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
 from optimizer.solve import Plan, SolveOptions, solve_model
+from optimizer.strategy import FIRST_ROUND_NONZEROS
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,14 @@ def verify(plan: Plan, target: Scenario, options: SolveOptions | None = None,
             out["full_horizon_lower_bound_usd_per_year"] = bound
             out["full_horizon_gap"] = max(0.0, 1 - bound / s["objective_usd_per_year"])
     return out
+
+
+def default_bound_groups(summary: dict[str, Any]) -> int:
+    """Groups of hours for :func:`full_horizon_bound` after a plan with this summary: as many as
+    its time steps, but a relaxed model of at most twice ``FIRST_ROUND_NONZEROS`` (at least 24)."""
+    steps = int(summary["num_time_steps"])
+    per_step = summary["num_nonzeros"] / max(1, steps)
+    return int(max(24, min(steps, 2 * FIRST_ROUND_NONZEROS / max(per_step, 1.0))))
 
 
 def _chunks(inputs: xr.Dataset, sets: IndexSets) -> list[slice] | None:
