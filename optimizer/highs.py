@@ -205,7 +205,8 @@ def coefficient_ranges(sf: StandardForm) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _set_start(h: highspy.Highs, x: np.ndarray) -> None:
+def set_start(h: highspy.Highs, x: np.ndarray) -> None:
+    """Hand HiGHS a complete solution ``x`` as its starting incumbent."""
     sol = highspy.HighsSolution()
     sol.col_value = np.asarray(x, float).tolist()
     sol.value_valid = True
@@ -215,8 +216,31 @@ def _set_start(h: highspy.Highs, x: np.ndarray) -> None:
 def duals_with_integers_fixed(h: highspy.Highs, sf: StandardForm, x: np.ndarray) -> np.ndarray | None:
     """Row duals of the LP left when the integer variables are fixed at ``x`` (MILP shadow prices);
     None if that LP fails."""
-    fixed = _fixed_integer_lp(h, sf, x[sf.integer])
+    fixed = fixed_integer_lp(h, sf, x[sf.integer])
     return None if fixed is None else fixed[1]
+
+
+def warm_start(h: highspy.Highs, sf: StandardForm, integers: np.ndarray) -> np.ndarray | None:
+    """Fix the integer columns at ``integers``, solve the LP left and hand its solution to HiGHS
+    as the starting incumbent; the solution, or None when that LP has none."""
+    fixed = fixed_integer_lp(h, sf, integers)
+    if fixed is None:
+        return None
+    set_start(h, fixed[0])
+    return fixed[0]
+
+
+def relaxation_rounded_up(h: highspy.Highs, sf: StandardForm) -> tuple[float, np.ndarray] | None:
+    """The LP relaxation's objective and its integer columns rounded up (within their bounds);
+    None when the relaxation has no optimum."""
+    ints = np.flatnonzero(sf.integer)
+    h.setOptionValue("solve_relaxation", True)
+    h.run()
+    h.setOptionValue("solve_relaxation", False)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    x_lp = np.asarray(h.getSolution().col_value)
+    return float(h.getInfo().objective_function_value), np.minimum(np.ceil(x_lp[ints] - 1e-6), sf.col_upper[ints])
 
 
 def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None,
@@ -231,22 +255,15 @@ def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None,
     """
     t0 = time.perf_counter()
     lower = float("nan")
-    ints = np.flatnonzero(sf.integer)
     if integers is None:
-        h.setOptionValue("solve_relaxation", True)
-        h.run()
-        h.setOptionValue("solve_relaxation", False)
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        relaxed = relaxation_rounded_up(h, sf)
+        if relaxed is None:
             return run(h, True)
-        lower = float(h.getInfo().objective_function_value)
-        x_lp = np.asarray(h.getSolution().col_value)
-        integers = np.minimum(np.ceil(x_lp[ints] - 1e-6), sf.col_upper[ints])
-    fixed = _fixed_integer_lp(h, sf, integers)
-    if fixed is not None:
-        _set_start(h, fixed[0])
+        lower, integers = relaxed
+    start = warm_start(h, sf, integers)
+    if start is not None:
         log.info("fast: first plan, objective %.6g (LP bound %.6g, objective units) after %.1f s",
-                 float(sf.c @ fixed[0] + sf.c0), lower,
-                 time.perf_counter() - t0)
+                 float(sf.c @ start + sf.c0), lower, time.perf_counter() - t0)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", max(1.0, time_limit_s - (time.perf_counter() - t0)))
     out = run(h, True)
@@ -258,7 +275,7 @@ def run_fast(h: highspy.Highs, sf: StandardForm, time_limit_s: float | None,
     return out
 
 
-def _fixed_integer_lp(h: highspy.Highs, sf: StandardForm,
+def fixed_integer_lp(h: highspy.Highs, sf: StandardForm,
                       values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Column values and row duals of the LP left when the integer columns are fixed at
     ``values`` (None if that LP has no optimum); the integer columns are restored afterwards."""

@@ -27,14 +27,21 @@ import numpy as np
 import xarray as xr
 from scipy.cluster.vq import kmeans2
 
+from optimizer.model import PlanningModel, build_model
+from optimizer.model.objective import objective_unit_usd
 from optimizer.model.power import CF_FLOOR
 from optimizer.model.sets import IndexSets
 
 
+def has_storage(inputs: xr.Dataset, sets: IndexSets) -> bool:
+    """Some active site may build a battery (which links its hours)."""
+    o = sets.onsite_site
+    return bool(len(o) and np.isfinite(inputs["battery_capex_usd_per_mwh"].values[o]).any())
+
+
 def unsupported(inputs: xr.Dataset, sets: IndexSets) -> str | None:
     """Why the relaxation does not apply to this model (None when it does)."""
-    o = sets.onsite_site
-    if len(o) and np.isfinite(inputs["battery_capex_usd_per_mwh"].values[o]).any():
+    if has_storage(inputs, sets):
         return "batteries carry energy between hours"
     demanded_llm = sets.demanded.any(axis=0)
     if (inputs["deferrable_share"].values[demanded_llm] > 0).any():
@@ -155,6 +162,17 @@ def aggregate_inputs(inputs: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
 def relaxed_sets(sets: IndexSets, n_group: int) -> IndexSets:
     """The full model's sparse sets on ``n_group`` time steps."""
     return dataclasses.replace(sets, n_time=n_group)
+
+
+def peak_hour(inputs: xr.Dataset) -> int:
+    """Position of the time step with the most total demand."""
+    return int(inputs["demand_output_tokens_per_s"].sum(["market", "llm"]).values.argmax())
+
+
+def relaxed_model(inputs: xr.Dataset, sets: IndexSets, labels: np.ndarray) -> tuple[PlanningModel, float]:
+    """The relaxation on the groups ``labels`` as a built model, and USD per objective unit of it."""
+    agg = aggregate_inputs(inputs, labels)
+    return build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1)), objective_unit_usd(agg)
 
 
 def sites_only(sets: IndexSets, open_site: np.ndarray) -> IndexSets:

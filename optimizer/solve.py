@@ -25,7 +25,7 @@ from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
-from optimizer.strategy import run_aggregation
+from optimizer.strategy import pack_integers, run_aggregation
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +250,11 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     if strategy == "fast" and sf.integer.any():
         reason = relax.unsupported(inputs, pm.sets) if len(sf.columns) == pm.builder.n_cols else "added variables"
         if reason is None:
-            out, rounds = run_aggregation(pm, sf, h, opts.mip_gap, opts.time_limit_s, opts.threads,
-                                          opts.log_to_console)
+            out, rounds = run_aggregation(pm, sf, h, opts.mip_gap, opts.time_limit_s, opts.highs_options())
             summary["fast_rounds"] = [dataclasses.asdict(r) for r in rounds]
         else:
             log.info("fast: no time-aggregation bound (%s); bound from the LP relaxation", reason)
-            start = None if fix else _typical_day_start(scenario, pm, sf.integer, opts)
+            start = None if fix else _typical_day_start(scenario, pm, sf, opts)
             out = highs.run_fast(h, sf, opts.time_limit_s, start)
     else:
         strategy = "mip"
@@ -282,7 +281,7 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     return Plan(scenario, summary, ds, pm, opts)
 
 
-def _typical_day_start(scenario: Scenario, pm: PlanningModel, integer: np.ndarray,
+def _typical_day_start(scenario: Scenario, pm: PlanningModel, sf: highs.StandardForm,
                        opts: SolveOptions) -> np.ndarray | None:
     """Integer values (sites opened, replicas) of a plan made on a few typical days (tsam), for the
     fast strategy's first incumbent. None when the horizon is short or the small plan fails."""
@@ -300,14 +299,9 @@ def _typical_day_start(scenario: Scenario, pm: PlanningModel, integer: np.ndarra
     except TokenomicsError as exc:
         log.info("fast: no typical-day start (%s)", exc)
         return None
-    if plan.dataset is None or len(integer) != pm.builder.n_cols:
+    if plan.dataset is None:
         return None
-    values = np.full(pm.builder.n_cols, np.nan)
-    for name, vals in investments(plan, pm.inputs, pm.sets).items():
-        fam = pm.builder.variables[name]
-        values[fam.offset:fam.offset + fam.size] = vals
-    values = values[integer]
-    return None if np.isnan(values).any() else values
+    return pack_integers(pm, sf, investments(plan, pm.inputs, pm.sets))
 
 
 def _carbon_shadow_prices(h: Any, sf: highs.StandardForm, x: np.ndarray, inputs: xr.Dataset) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 from optimizer import highs
 from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
-from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, sites_only
+from optimizer.relax import cluster_steps, peak_hour, relaxed_model, sites_only
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,11 @@ def first_groups(n_time: int, nonzeros_per_step: float = 0.0) -> int:
 
 
 def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, mip_gap: float,
-                    time_limit_s: float | None, threads: int | None = None,
-                    log_to_console: bool = False) -> tuple[highs.SolveOutcome, list[Round]]:
-    """Best plan of the full model ``pm`` (compiled ``sf``, in HiGHS ``h``) and a proven bound."""
+                    time_limit_s: float | None, options: dict[str, object] | None = None,
+                    ) -> tuple[highs.SolveOutcome, list[Round]]:
+    """Best plan of the full model ``pm`` (compiled ``sf``, in HiGHS ``h``) and a proven bound.
+    ``options`` are the HiGHS options of every MILP it solves (gap and time limit set per MILP)."""
+    base = dict(options or {})
     inputs, sets = pm.inputs, pm.sets
     nt = sets.n_time
     unit = objective_unit_usd(inputs)
@@ -132,7 +134,7 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
     best_x: np.ndarray | None = None
     best_ints: dict[str, np.ndarray] | None = None
     best_duals: np.ndarray | None = None
-    singletons = [int(inputs["demand_output_tokens_per_s"].sum(["market", "llm"]).values.argmax())]
+    singletons = [peak_hour(inputs)]
     n_group = first_groups(nt, sf.num_nonzeros / nt)
     rounds: list[Round] = []
     tried: set[bytes] = set()  # site choices already priced on the full horizon
@@ -140,29 +142,25 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
         while True:
             labels = cluster_steps(inputs, n_group, np.array(singletons))
             n_group = int(labels.max()) + 1
-            agg = aggregate_inputs(inputs, labels)
-            rpm = build_model(agg, sets=relaxed_sets(sets, n_group))
+            rpm, r_unit = relaxed_model(inputs, sets, labels)
             rsf = highs.compile_model(rpm.pyomo)
             remaining = deadline - time.perf_counter()
             round_end = deadline if n_group >= nt else time.perf_counter() + max(60.0, ROUND_SHARE * remaining)
-            opts = _options(max(mip_gap / 2, min(0.01, progress.gap / 4)), min(deadline, round_end), threads,
-                            log_to_console)
-            rh = highs.to_highs(rsf, opts)
+            rh = highs.to_highs(rsf, _options(base, max(mip_gap / 2, min(0.01, progress.gap / 4)),
+                                              min(deadline, round_end)))
             if best_ints is not None:  # the best plan so far is feasible in the relaxation too
-                start = highs._fixed_integer_lp(rh, rsf, _pack(rpm, rsf, best_ints))
-                if start is not None:
-                    highs._set_start(rh, start[0])
+                highs.warm_start(rh, rsf, pack_integers(rpm, rsf, best_ints))
             progress.stage = f"bounding on {n_group} groups of hours"
-            progress.watch_bound(rh, objective_unit_usd(agg))
+            progress.watch_bound(rh, r_unit)
             out = highs.run(rh, True)
             if np.isfinite(out.lower_bound):
-                progress.offer_bound(out.lower_bound * objective_unit_usd(agg))
+                progress.offer_bound(out.lower_bound * r_unit)
             plan_usd = np.nan
-            sites = None if out.x is None else _unpack(rpm, out.x)["open_site"]
+            sites = None if out.x is None else unpack_integers(rpm, out.x)["open_site"]
             if sites is not None and sites.tobytes() not in tried:
                 tried.add(sites.tobytes())
                 progress.stage = "pricing the chosen sites on every hour"
-                for x, duals, choice in _plans_for_sites(pm, sf, h, sites, deadline, threads, progress):
+                for x, duals, choice in _plans_for_sites(pm, sf, h, sites, deadline, base, progress):
                     plan_usd = float(sf.c @ x + sf.c0) * unit
                     if progress.offer_plan(plan_usd):
                         best_x, best_ints, best_duals = x, choice, duals
@@ -185,44 +183,32 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
                               time.perf_counter() - progress.t0, f"fast: {len(rounds)} rounds", lower), rounds
 
 
-def _options(gap: float, deadline: float, threads: int | None, log_to_console: bool) -> dict[str, object]:
-    opts: dict[str, object] = {"mip_rel_gap": gap, "time_limit": max(1.0, deadline - time.perf_counter())}
-    if threads is not None:
-        opts["threads"] = threads
-    if log_to_console:
-        opts.update(output_flag=True, log_to_console=True)
-    return opts
+def _options(base: dict[str, object], gap: float, deadline: float) -> dict[str, object]:
+    return {**base, "mip_rel_gap": gap, "time_limit": max(1.0, deadline - time.perf_counter())}
 
 
 def _plans_for_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, open_site: np.ndarray,
-                     deadline: float, threads: int | None, progress: Progress,
+                     deadline: float, options: dict[str, object], progress: Progress,
                      ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
     """Plans of the full model with these sites open, each as (column values, row duals of its
     dispatch LP, integer choice): first the LP with replicas continuous and every replica count
     rounded up, then a better sizing from a MILP on those sites alone (:func:`_polish`, at most
     ``POLISH_S`` seconds). Nothing when the sites cannot carry a plan."""
     sites = pm.builder.variables["open_site"]
-    reps = pm.builder.variables["replicas"]
     site_cols = np.arange(sites.offset, sites.offset + sites.size, dtype=np.int32)
-    rep_cols = np.arange(reps.offset, reps.offset + reps.size)
     h.changeColsBounds(len(site_cols), site_cols, open_site, open_site)
+    h.setOptionValue("time_limit", highspy.kHighsInf)
     try:
-        h.setOptionValue("solve_relaxation", True)
-        h.setOptionValue("time_limit", highspy.kHighsInf)
-        h.run()
-        h.setOptionValue("solve_relaxation", False)
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return
-        x_lp = np.asarray(h.getSolution().col_value)
-        choice = {"open_site": open_site, "replicas": np.minimum(np.ceil(x_lp[rep_cols] - 1e-6), sf.col_upper[rep_cols])}
-        fixed = highs._fixed_integer_lp(h, sf, _pack(pm, sf, choice))
+        relaxed = highs.relaxation_rounded_up(h, sf)
+        fixed = None if relaxed is None else highs.fixed_integer_lp(h, sf, relaxed[1])
         if fixed is None:
             return
+        choice = unpack_integers(pm, fixed[0])
         yield fixed[0], fixed[1], choice
         seconds = min(POLISH_S, 0.25 * (deadline - time.perf_counter()))
-        better = _polish(pm, choice, seconds, threads, progress) if seconds >= 1.0 else None
+        better = _polish(pm, choice, seconds, options, progress) if seconds >= 1.0 else None
         if better is not None:
-            again = highs._fixed_integer_lp(h, sf, _pack(pm, sf, better))
+            again = highs.fixed_integer_lp(h, sf, pack_integers(pm, sf, better))
             if again is not None:
                 yield again[0], again[1], better
     finally:
@@ -230,7 +216,7 @@ def _plans_for_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs
 
 
 def _polish(pm: PlanningModel, choice: dict[str, np.ndarray], seconds: float,
-            threads: int | None, progress: Progress) -> dict[str, np.ndarray] | None:
+            options: dict[str, object], progress: Progress) -> dict[str, np.ndarray] | None:
     """Integer replicas for the sites of ``choice`` from the full-horizon MILP cut down to those
     sites, started from ``choice``. Rounding every replica count up wastes capacity; this model
     trades it off across accelerators and sites. None when it finds nothing."""
@@ -238,17 +224,16 @@ def _polish(pm: PlanningModel, choice: dict[str, np.ndarray], seconds: float,
     open_fleet = choice["open_site"][sets.fleet_site] > 0.5
     spm = build_model(pm.inputs, sets=sites_only(sets, choice["open_site"]))
     ssf = highs.compile_model(spm.pyomo)
-    sh = highs.to_highs(ssf, _options(1e-3, time.perf_counter() + seconds, threads, False))
+    quiet = {k: v for k, v in options.items() if k not in ("output_flag", "log_to_console")}
+    sh = highs.to_highs(ssf, _options(quiet, 1e-3, time.perf_counter() + seconds))
     start = {"open_site": choice["open_site"], "replicas": choice["replicas"][open_fleet]}
-    warm = highs._fixed_integer_lp(sh, ssf, _pack(spm, ssf, start))
-    if warm is not None:
-        highs._set_start(sh, warm[0])
+    highs.warm_start(sh, ssf, pack_integers(spm, ssf, start))
     progress.stage = "sizing replicas at the chosen sites"
     out = highs.run(sh, True)
     if out.x is None:
         return None
     reps = np.zeros(sets.n_fleet)
-    reps[open_fleet] = _unpack(spm, out.x)["replicas"]
+    reps[open_fleet] = unpack_integers(spm, out.x)["replicas"]
     return {"open_site": choice["open_site"], "replicas": reps}
 
 
@@ -258,7 +243,7 @@ def _gap(upper: float, lower: float) -> float:
     return max(0.0, (upper - lower) / abs(upper))
 
 
-def _unpack(pm: PlanningModel, x: np.ndarray) -> dict[str, np.ndarray]:
+def unpack_integers(pm: PlanningModel, x: np.ndarray) -> dict[str, np.ndarray]:
     """Sites opened and replicas of a solution of ``pm`` (builder column order)."""
     out = {}
     for name in INTEGER_FAMILIES:
@@ -267,7 +252,7 @@ def _unpack(pm: PlanningModel, x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _pack(pm: PlanningModel, sf: highs.StandardForm, choice: dict[str, np.ndarray]) -> np.ndarray:
+def pack_integers(pm: PlanningModel, sf: highs.StandardForm, choice: dict[str, np.ndarray]) -> np.ndarray:
     """Values of ``sf``'s integer columns from a choice of sites and replicas."""
     full = np.zeros(len(sf.c))
     for name, vals in choice.items():

@@ -26,7 +26,14 @@ from optimizer.inputs import build_inputs
 from optimizer.model import build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import IndexSets, build_sets
-from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, unsupported
+from optimizer.relax import (
+    cluster_steps,
+    has_storage,
+    peak_hour,
+    relaxed_model,
+    relaxed_sets,
+    unsupported,
+)
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
 from optimizer.solve import Plan, SolveOptions, solve_model
@@ -115,8 +122,7 @@ def _chunks(inputs: xr.Dataset, sets: IndexSets) -> list[slice] | None:
     day = inputs["day"].values
     if nt <= CHUNK_ABOVE_STEPS or nt % 24 or not (np.diff(day) >= 0).all():
         return None
-    o = sets.onsite_site
-    if len(o) and np.isfinite(inputs["battery_capex_usd_per_mwh"].values[o]).any():
+    if has_storage(inputs, sets):
         return None  # storage carries energy across the whole horizon
     if np.isfinite(inputs.attrs.get("carbon_cap_t_per_year", np.nan)) or inputs.sizes.get("cap_country_carbon", 0):
         return None  # annual caps link every hour
@@ -175,10 +181,7 @@ def full_horizon_bound(inputs: xr.Dataset, sets: IndexSets, groups: int, opts: S
     if reason is not None:
         log.info("verify: no full-horizon bound (%s)", reason)
         return None
-    peak = int(inputs["demand_output_tokens_per_s"].sum(["market", "llm"]).values.argmax())
-    labels = cluster_steps(inputs, groups, np.array([peak]))
-    agg = aggregate_inputs(inputs, labels)
-    pm = build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1))
+    pm, unit = relaxed_model(inputs, sets, cluster_steps(inputs, groups, np.array([peak_hour(inputs)])))
     sf = highs.compile_model(pm.pyomo)
     out = highs.run(highs.to_highs(sf, opts.highs_options()), True)
-    return out.lower_bound * objective_unit_usd(agg) if np.isfinite(out.lower_bound) else None
+    return out.lower_bound * unit if np.isfinite(out.lower_bound) else None
