@@ -29,7 +29,7 @@ from scipy.cluster.vq import kmeans2
 
 from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
-from optimizer.model.power import CF_FLOOR
+from optimizer.model.power import CF_FLOOR, floored_cf
 from optimizer.model.sets import IndexSets
 
 
@@ -144,8 +144,7 @@ def aggregate_inputs(inputs: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
     put("carbon_kg_per_mwh", carbon_g, st)
     put("energy_price_usd_per_mwh", cost_g - cp * carbon_g / 1000.0, st)
     for kind in ("solar", "wind"):
-        cf = mean(np.where(inputs[f"{kind}_cf"].transpose(*st).values < CF_FLOOR, 0.0,
-                           inputs[f"{kind}_cf"].transpose(*st).values))
+        cf = mean(floored_cf(inputs[f"{kind}_cf"].transpose(*st).values))
         put(f"{kind}_cf", np.where((cf > 0) & (cf < CF_FLOOR), CF_FLOOR, cf), st)
     export = inputs["export_price_usd_per_mwh"].transpose(*st).values
     put("export_price_usd_per_mwh", extreme(np.nan_to_num(export, nan=-np.inf), np.maximum, -np.inf), st)

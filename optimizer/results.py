@@ -8,6 +8,7 @@ import xarray as xr
 from optimizer.inputs import crf
 from optimizer.model import PlanningModel
 from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
+from optimizer.model.power import floored_cf
 from optimizer.model.sets import MTOK
 
 FLOW_TOL_MTOK = 1e-9
@@ -118,11 +119,10 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
               "export": ("export_mw", "MW")}
     for name, (out, unit) in series.items():
         ds[out] = _attrs(xr.DataArray(onsite[name], dims=("site", "time")), unit, name.replace("_", " "))
-    from optimizer.model.power import CF_FLOOR
 
-    ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * inp["solar_cf"].where(inp["solar_cf"] >= CF_FLOOR, 0.0),
+    ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * xr.apply_ufunc(floored_cf, inp["solar_cf"]),
                                        "MW", "on-site solar output")
-    ds["wind_generation_mw"] = _attrs(ds["wind_mw"] * inp["wind_cf"].where(inp["wind_cf"] >= CF_FLOOR, 0.0),
+    ds["wind_generation_mw"] = _attrs(ds["wind_mw"] * xr.apply_ufunc(floored_cf, inp["wind_cf"]),
                                       "MW", "on-site wind output")
     rate = inp.attrs["discount_rate"]
     ann = np.zeros(ns)

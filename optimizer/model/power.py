@@ -83,8 +83,6 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
 
     # grid draw per active site and hour: facility power, or the grid_import variable at on-site sites
     o = sets.onsite_site
-    opos = np.full(sets.n_site, -1, np.int64)
-    opos[o] = np.arange(len(o))
     grid_cols = power.cols().reshape(len(act), nt).copy()
     if len(o):
         grid_cols[pos[o]] = b.variables["grid_import"].cols().reshape(len(o), nt)
@@ -103,7 +101,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     b.add_cost(grid_cols.ravel(), w_at * (price + carbon_price * carbon / 1000.0) / objective_unit_usd(inputs))
     _carbon_limits(b, inputs, sets, grid_cols, act, weight)
     if len(o):
-        _onsite_constraints(b, inputs, sets, pos, opos)
+        _onsite_constraints(b, inputs, sets, pos)
 
 
 def _carbon_limits(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, grid_cols: np.ndarray,
@@ -142,12 +140,12 @@ CF_FLOOR = 1e-3
 """Capacity factors below this (dawn and dusk slivers) are taken as 0 to keep coefficients >= 1e-3."""
 
 
-def _cf(cf: np.ndarray) -> np.ndarray:
+def floored_cf(cf: np.ndarray) -> np.ndarray:
+    """Capacity factors as the model uses them: below ``CF_FLOOR`` taken as 0."""
     return np.where(cf < CF_FLOOR, 0.0, cf)
 
 
-def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, pos: np.ndarray,
-                        opos: np.ndarray) -> None:
+def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, pos: np.ndarray) -> None:
     nt = sets.n_time
     o = sets.onsite_site
     no = len(o)
@@ -155,8 +153,8 @@ def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, p
     per = np.repeat(np.arange(no), nt)
     v = b.variables
     power_at = v["facility_power"].cols().reshape(-1, nt)[pos[o]].ravel()
-    solar_cf = _cf(inputs["solar_cf"].transpose("site", "time").values[o].ravel())
-    wind_cf = _cf(inputs["wind_cf"].transpose("site", "time").values[o].ravel())
+    solar_cf = floored_cf(inputs["solar_cf"].transpose("site", "time").values[o].ravel())
+    wind_cf = floored_cf(inputs["wind_cf"].transpose("site", "time").values[o].ravel())
     # power_balance: grid + solar + wind + discharge - charge - curtailment - export = facility power
     b.add_rows(
         "power_balance", no * nt,
@@ -176,9 +174,9 @@ def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, p
     eta = np.sqrt(np.nan_to_num(inputs["battery_round_trip_efficiency"].values[o], nan=1.0))
     day = inputs["day"].values
     if inputs.attrs.get("storage_cyclic") == "day":
-        first = np.r_[True, day[1:] != day[:-1]]
-        last_of = {d: np.flatnonzero(day == d)[-1] for d in np.unique(day)}
-        prev = np.array([last_of[day[i]] if first[i] else i - 1 for i in range(nt)])
+        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])  # each day is one block of hours
+        prev = np.arange(nt) - 1
+        prev[starts] = np.r_[starts[1:], nt] - 1  # a day's first hour follows its last
     else:
         prev = np.r_[nt - 1, np.arange(nt - 1)]
     soc = v["battery_soc"].cols().reshape(no, nt)
