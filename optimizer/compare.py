@@ -54,8 +54,8 @@ class Comparison:
 
 def trade_matrix(ds: xr.Dataset) -> xr.DataArray:
     """Tokens per year (input + output) served from sites in country A to markets in country B."""
-    weight = float(ds.attrs["time_weight_h"])
-    per_route = (ds["delivered_tokens_per_s"].sum("time") * (1 + ds["input_per_output"])).sum("llm") * 3600 * weight
+    weight = ds["weight_h"] if "weight_h" in ds else float(ds.attrs["time_weight_h"])  # per hour; older runs: mean
+    per_route = ((ds["delivered_tokens_per_s"] * weight).sum("time") * (1 + ds["input_per_output"])).sum("llm") * 3600
     df = per_route.to_dataframe(name="tokens").reset_index()
     df["from_country"] = ds["site_country"].sel(site=df["site"].values).values
     df["to_country"] = ds["market_country"].sel(market=df["market"].values).values

@@ -59,3 +59,20 @@ def test_compare_reads_finished_run_folders_and_cli(two, tmp_path, capsys):
     assert main(["compare", str(tmp_path / "run_a"), str(two[1]), "--out", str(tmp_path / "cmp")]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "sovereign" in out and "token trade" in out
+
+
+def test_trade_matrix_adds_up_to_tokens_per_year_with_unequal_day_weights():
+    import sys
+    from pathlib import Path
+
+    from optimizer import solve
+    from optimizer.aggregate import representative_days
+    from optimizer.compare import trade_matrix
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from synthetic import synthetic_scenario
+
+    small, _ = representative_days(synthetic_scenario(4, 3, 1, 24 * 14, seed=8), 3)
+    assert len(set(small.time.day_weights)) > 1
+    plan = solve(small)
+    assert float(trade_matrix(plan.dataset).sum()) == pytest.approx(plan.summary["tokens_per_year"], rel=1e-9)
