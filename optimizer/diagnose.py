@@ -50,11 +50,16 @@ def unservable_demand(pm: PlanningModel) -> list[str]:
     return problems
 
 
+def _grid_use_mw(ds: xr.Dataset) -> np.ndarray:
+    """What counts against each site's grid limit, (site, time) MW: imports plus exports."""
+    return (ds["grid_import_mw"] + ds["export_mw"]).values
+
+
 def _binding_limits(pm: PlanningModel, ds: xr.Dataset, sites: np.ndarray, hours: np.ndarray) -> list[str]:
     """Limits that bind in the elastic plan at ``hours`` for ``sites``: grid limits, supply caps."""
     inp, st = pm.inputs, pm.sets
     out = []
-    power = ds["facility_power_mw"].values
+    power = _grid_use_mw(ds)
     pue_max = inp["pue"].transpose("site", "time").values.max(axis=1)
     replica_mw = st.fleet_gpus_per_replica * inp["power_kw_per_gpu"].values[st.fleet_gpu] / 1000.0
     for i in sites:
@@ -102,6 +107,7 @@ def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) ->
     time = pm.inputs["time"].values
     messages = []
     route_ok = policy.route_ok(pm.inputs)
+    gpu_ok, runs = policy.gpu_allowed(pm.inputs), policy.runs_on(pm.inputs)
     lat = pm.inputs["latency_ms"].transpose("site", "market").values
     for m, l in zip(*np.nonzero(un.sum("time").values > 1e-6 * (demand.sum("time").values + 1)), strict=True):
         hours = np.flatnonzero(un.values[m, l] > 1e-6 * (demand.values[m, l] + 1))
@@ -118,9 +124,9 @@ def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) ->
         if detail:
             for i in sites:
                 sid = pm.inputs["site"].values[i]
-                allowed = [str(g) for g, ok in zip(pm.inputs["gpu"].values, policy.gpu_allowed(pm.inputs)[i] &
-                                                   policy.runs_on(pm.inputs)[l], strict=True) if ok]
-                peak = float(ds["facility_power_mw"].values[i].max())
+                allowed = [str(g) for g, ok in zip(pm.inputs["gpu"].values, gpu_ok[i] & runs[l], strict=True)
+                           if ok]
+                peak = float(_grid_use_mw(ds)[i].max())
                 messages.append(f"    site {sid}: {lat[i, m]:g} ms, accelerators allowed for {llm}: "
                                 f"{', '.join(allowed) or 'none'}; grid limit {pm.inputs['grid_limit_mw'].values[i]:g} MW, "
                                 f"peak use {peak:.3g} MW in the elastic plan")
