@@ -37,9 +37,10 @@ def print_summary(s: dict) -> None:
         for line in s.get("explanation", []):
             print(f"  why        {line}")
         return
-    extra = "".join(f" {sign} {label} {_fmt_usd(s[key])}" for key, label, sign in (
-        ("onsite_supply_cost_usd_per_year", "on-site supply", "+"), ("carbon_cost_usd_per_year", "carbon", "+"),
-        ("export_revenue_usd_per_year", "exports", "-")) if s.get(key))
+    from optimizer.results import COST_TERMS
+
+    extra = "".join(f" {'+' if sign > 0 else '-'} {name.replace('_', ' ').replace('onsite', 'on-site')} "
+                    f"{_fmt_usd(s[key])}" for name, key, _, sign in COST_TERMS[3:] if s.get(key))
     print(f"  cost       {_fmt_usd(s['cost_usd_per_year'])}/year = sites {_fmt_usd(s['site_cost_usd_per_year'])}"
           f" + accelerators {_fmt_usd(s['accelerator_cost_usd_per_year'])}"
           f" + energy {_fmt_usd(s['energy_cost_usd_per_year'])}{extra}")

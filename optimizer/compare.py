@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from optimizer.results import COST_TERMS
 from optimizer.scenario import load_scenario
 from optimizer.solve import Plan, SolveOptions, atomic_write, scenario_hash, solve
 
@@ -30,7 +31,7 @@ TABLE_COLUMNS = (
     "unserved_penalty_usd_per_year", "tokens_per_year", "output_tokens_per_year", "unserved_tokens_per_year",
     "energy_mwh_per_year", "co2_t_per_year", "peak_facility_power_mw", "mip_gap",
 )
-COST_COMPONENTS = ("site", "accelerator", "energy")
+COST_COMPONENTS = tuple(c for c, _, _, _ in COST_TERMS)
 
 
 @dataclass
@@ -138,7 +139,8 @@ def _assemble(runs: list[Run]) -> Comparison:
     ds["status"] = ("scenario", np.asarray(table["status"].astype(str).to_numpy(), dtype=str))
     ds["cost_usd_per_year_by_component"] = (
         ("scenario", "component"),
-        np.array([[float(r.summary.get(f"{c}_cost_usd_per_year") or np.nan) for c in COST_COMPONENTS] for r in runs]))
+        np.array([[sign * float(r.summary[key]) if r.summary.get(key) is not None else np.nan
+                   for _, key, _, sign in COST_TERMS] for r in runs]))
     ds = ds.assign_coords(component=list(COST_COMPONENTS))
     gpu_ids = [c.removeprefix("gpus_") for c in gpu_cols]
     ds["gpus"] = (("scenario", "gpu"), table[gpu_cols].to_numpy(float).reshape(len(runs), len(gpu_ids)))

@@ -33,7 +33,8 @@ from optimizer.solve import atomic_write
 WORLD_OUTLINES = Path(__file__).resolve().parents[1] / "data" / "geo" / "ne_110m_countries.geojson"
 """Country outlines (lon/lat degrees, WGS84) drawn under the site map."""
 
-COMPONENT_COLORS = {"site": "#8c6d31", "accelerator": "#3182bd", "energy": "#e6550d"}
+COMPONENT_COLORS = {"site": "#8c6d31", "accelerator": "#3182bd", "energy": "#e6550d", "onsite_supply": "#31a354",
+                    "carbon": "#636363", "exports": "#9ecae1"}
 DPI = 120
 
 
@@ -56,8 +57,10 @@ def _labels(comp: Comparison) -> list[str]:
 def cost_stack(comp: Comparison) -> Figure:
     """Cost per million tokens (USD/Mtok, input + output tokens) by scenario, stacked by component.
 
-    Each component (site, accelerator, energy; annualised USD/year) is divided by the plan's
-    tokens per year and multiplied by 1e6, so the stack adds up to ``cost_per_mtok_usd``. The
+    Each component (``results.COST_TERMS``: site, accelerator, energy, on-site supply, carbon, and
+    export revenue as a negative bar; annualised USD/year) is divided by the plan's tokens per year
+    and multiplied by 1e6, so the stack adds up to ``cost_per_mtok_usd``; components that are zero
+    in every scenario are left out. The
     unserved-demand penalty is not a cost of tokens served and is not stacked. Scenarios without
     a plan are marked "no plan".
     """
@@ -70,20 +73,24 @@ def cost_stack(comp: Comparison) -> Figure:
     fig = _figure(max(6.5, 1.2 * len(labels) + 2.5), 4.5)
     ax = fig.add_subplot()
     x = np.arange(len(labels))
-    bottom = np.zeros(len(labels))
+    up, down = np.zeros(len(labels)), np.zeros(len(labels))  # stacks above and below zero
     for j, c in enumerate(COST_COMPONENTS):
         h = np.nan_to_num(per_mtok[:, j])
-        ax.bar(x, h, bottom=bottom, width=0.6, label=c, color=COMPONENT_COLORS.get(c))
-        bottom += h
-    top = float(np.nanmax(bottom)) if np.any(bottom > 0) else 1.0
+        if not h.any():
+            continue
+        base = np.where(h >= 0, up, down)
+        ax.bar(x, h, bottom=base, width=0.6, label=c, color=COMPONENT_COLORS.get(c))
+        up, down = np.where(h >= 0, up + h, up), np.where(h < 0, down + h, down)
+    bottom = up + down
+    top = float(np.nanmax(up)) if np.any(up > 0) else 1.0
     for i, total in enumerate(bottom):
         if np.all(np.isnan(per_mtok[i])):
             ax.text(i, 0.02 * top, "no plan", ha="center", va="bottom", fontsize=9, color="0.3")
         else:
-            ax.text(i, total + 0.01 * top, f"{total:.3g}", ha="center", va="bottom", fontsize=9)
+            ax.text(i, up[i] + 0.01 * top, f"{total:.3g}", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x, labels, rotation=20 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
     ax.set_ylabel("cost, USD per million tokens")
-    ax.set_ylim(0, top * 1.12)
+    ax.set_ylim(min(0.0, 1.12 * float(down.min())), top * 1.12)
     ax.set_title("Cost per million tokens (input + output)")
     ax.legend(title="component", frameon=False)
     ax.grid(axis="y", alpha=0.3)

@@ -155,6 +155,23 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     return ds
 
 
+COST_TERMS = (
+    ("site", "site_cost_usd_per_year", "site_cost_usd_per_year", 1.0),
+    ("accelerator", "accelerator_cost_usd_per_year", "accelerator_cost_usd_per_year", 1.0),
+    ("energy", "energy_cost_usd_per_year", "energy_cost_usd_per_year", 1.0),
+    ("onsite_supply", "onsite_supply_cost_usd_per_year", "onsite_cost_usd_per_year", 1.0),
+    ("carbon", "carbon_cost_usd_per_year", "carbon_cost_usd_per_year", 1.0),
+    ("exports", "export_revenue_usd_per_year", "export_revenue_usd_per_year", -1.0),
+)
+"""(component, summary key, results variable, sign): a plan's annual cost is the signed sum
+(unserved penalties excluded)."""
+
+
+def total_cost_usd(summary: dict[str, object]) -> float:
+    """Annual cost of tokens served, USD/year: the signed sum of :data:`COST_TERMS`."""
+    return sum(sign * float(summary[key]) for _, key, _, sign in COST_TERMS)
+
+
 def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str, object]:
     """Headline figures of a plan (see README, 'Summary keys')."""
     w = inputs["weight_h"]  # hours of the year per modelled hour
@@ -166,25 +183,15 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str,
     energy = float((ds["facility_power_mw"].sum("site") * w).sum())
     grid_energy = float((ds["grid_import_mw"].sum("site") * w).sum())
     co2 = float(ds["co2_t_per_year"].sum())
-    site_cost = float(ds["site_cost_usd_per_year"].sum())
-    acc_cost = float(ds["accelerator_cost_usd_per_year"].sum())
-    energy_cost = float(ds["energy_cost_usd_per_year"].sum())
-    onsite_cost = float(ds["onsite_cost_usd_per_year"].sum())
-    carbon_cost = float(ds["carbon_cost_usd_per_year"].sum())
-    export_revenue = float(ds["export_revenue_usd_per_year"].sum())
-    cost = site_cost + acc_cost + energy_cost + onsite_cost + carbon_cost - export_revenue
+    parts = {key: float(ds[var].sum()) for _, key, var, _ in COST_TERMS}
+    cost = total_cost_usd(parts)
     pen = inputs["unserved_penalty_usd_per_mtok"].fillna(0.0)
     penalty = float(((ds["unserved_tokens_per_s"] * w).sum("time") * (1 + ipo) * pen).sum() * 3600 / 1e6)
     gpus = ds["gpus"].sum("site")
     return {
         "objective_usd_per_year": objective * objective_unit_usd(inputs),
         "cost_usd_per_year": cost,
-        "site_cost_usd_per_year": site_cost,
-        "accelerator_cost_usd_per_year": acc_cost,
-        "energy_cost_usd_per_year": energy_cost,
-        "onsite_supply_cost_usd_per_year": onsite_cost,
-        "carbon_cost_usd_per_year": carbon_cost,
-        "export_revenue_usd_per_year": export_revenue,
+        **parts,
         "unserved_penalty_usd_per_year": penalty,
         "cost_per_mtok_usd": cost / all_tok * 1e6 if all_tok > 0 else float("nan"),
         "cost_per_output_mtok_usd": cost / out_tok * 1e6 if out_tok > 0 else float("nan"),

@@ -34,7 +34,7 @@ from optimizer.relax import (
     relaxed_sets,
     unsupported,
 )
-from optimizer.results import build_results, summarize
+from optimizer.results import build_results, summarize, total_cost_usd
 from optimizer.scenario import Scenario
 from optimizer.solve import Plan, SolveOptions, solve_model
 from optimizer.strategy import FIRST_ROUND_NONZEROS
@@ -164,9 +164,7 @@ def _dispatch_in_chunks(inputs: xr.Dataset, sets: IndexSets, fix: dict[str, np.n
         if time.perf_counter() - last >= 10.0 or i == len(chunks) - 1:
             last = time.perf_counter()
             log.info("verify: %d of %d chunks dispatched after %.0f s", i + 1, len(chunks), last - t0)
-    cost = (total["site_cost_usd_per_year"] + total["accelerator_cost_usd_per_year"] + total["energy_cost_usd_per_year"]
-            + total["onsite_supply_cost_usd_per_year"] + total["carbon_cost_usd_per_year"]
-            - total["export_revenue_usd_per_year"])
+    cost = total_cost_usd(total)
     tokens = total["tokens_per_year"]
     return {**total, "status": status, "objective_usd_per_year": objective + investment, "cost_usd_per_year": cost,
             "cost_per_mtok_usd": cost / tokens * 1e6 if tokens > 0 else float("nan"),

@@ -85,3 +85,22 @@ def test_hourly_power_price_picks_largest_site(comp: Comparison) -> None:
     power, price = fig.axes[0].get_lines()[0], fig.axes[1].get_lines()[0]
     np.testing.assert_allclose(np.asarray(power.get_ydata()), ds["facility_power_mw"].sel(site=site).values)
     np.testing.assert_allclose(np.asarray(price.get_ydata()), ds["energy_price_usd_per_mwh"].sel(site=site).values)
+
+
+def test_cost_stack_counts_onsite_supply_carbon_and_export_revenue(tmp_path: Path, tiny: dict) -> None:
+    import yaml
+
+    sun = [1.0] * 12 + [0.0] * 12
+    tiny["sites"]["texas"].update(solar={"capex_usd_per_mw": 3e5, "capacity_factor": sun},
+                                  export_price_usd_per_mwh=200.0)
+    tiny["carbon"] = {"price_usd_per_t": 50}
+    path = tmp_path / "sunny.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    comp = compare([str(path)], tmp_path / "out", SolveOptions())
+    s = comp.runs[0].summary
+    assert s["onsite_supply_cost_usd_per_year"] > 0 and s["export_revenue_usd_per_year"] > 0
+    assert s["carbon_cost_usd_per_year"] > 0
+    bars = [c for c in plots.cost_stack(comp).axes[0].containers if isinstance(c, BarContainer)]
+    heights = np.array([[p.get_height() for p in c.patches] for c in bars])
+    assert (heights < 0).any()  # export revenue is drawn below zero
+    np.testing.assert_allclose(heights.sum(axis=0), comp.dataset["cost_per_mtok_usd"].values, rtol=1e-9)
