@@ -143,12 +143,16 @@ class TimeSpec(_Strict):
 
     @property
     def contiguous(self) -> bool:
-        """Hours follow each other (storage is cyclic over the period, else per day)."""
+        """Hours follow each other (storage is cyclic over the period, else per day); the 29 February
+        that ``time: {year}`` leaves out does not count as a gap."""
         idx = self.index()
-        return bool(len(idx) < 2 or (np.diff(idx.values) == np.timedelta64(1, "h")).all())
+        step = np.diff(idx.values)
+        before = idx[:-1]
+        leap_skip = (before.month == 2) & (before.day == 28) & (before.hour == 23) & (step == np.timedelta64(25, "h"))
+        return bool(((step == np.timedelta64(1, "h")) | leap_skip).all())
 
     def day_of_step(self) -> np.ndarray:
-        """Day number (0, 1, ...) of each modelled hour: calendar days in order of appearance."""
+        """Day number (0, 1, ...) of each modelled hour: its calendar day's rank in date order."""
         days = self.index().normalize()
         _, inverse = np.unique(days.values, return_inverse=True)
         return inverse

@@ -147,3 +147,12 @@ def test_verify_fixes_the_fleet_and_redispatches_every_hour(tiny):
     check = verify(plan, more)  # the 120-GPU fleet cannot serve 1.5x the demand
     assert check["verified_unserved_tokens_per_year"] > 0
     assert check["objective_difference"] > 0
+
+
+def test_a_leap_year_without_29_february_still_counts_as_contiguous_hours():
+    from optimizer.scenario import TimeSpec
+
+    for year in (2024, 2025):
+        spec = TimeSpec(year=year)
+        assert spec.steps == 8760 and spec.contiguous  # storage cycles over the year, not per day
+    assert not TimeSpec(dates=["2025-01-01", "2025-01-03"]).contiguous
