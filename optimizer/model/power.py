@@ -55,7 +55,7 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     """``facility_power_balance``, ``grid_limit``; with on-site supply also ``power_balance``,
     ``curtailment_limit``, ``battery_balance``, ``battery_energy_limit``, ``battery_charge_limit``,
     ``battery_discharge_limit``, ``export_limit``; carbon ``carbon_cap``, ``carbon_cap_country`` and
-    ``hourly_matching``; energy, carbon and on-site costs in the objective (see docs/math.md)."""
+    ``hourly_matching`` (with ``hourly_matching_grid_only``); energy, carbon and on-site costs in the objective (see docs/math.md)."""
     nt = sets.n_time
     t = np.arange(nt)
     power, replicas, production = b.variables["facility_power"], b.variables["replicas"], b.variables["production"]
