@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE))
 
 
 def main() -> None:
+    from bench_large import print_rounds
     from synthetic import synthetic_scenario
 
     from optimizer import SolveOptions, solve
@@ -62,6 +63,7 @@ def main() -> None:
           f"{'n/a' if bound is None else f'{bound:.6g} USD/yr'}; proven full-year gap "
           f"{'n/a' if gap is None else f'{gap:.2%}'} |")
     print(f"| total | {t_all:.0f} | |")
+    print_rounds(s.get("fast_rounds", []))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,12 @@ from scipy.cluster.vq import kmeans2
 
 from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
+from optimizer.model.linear import LinearBuilder
 from optimizer.model.power import CF_FLOOR, floored_cf
-from optimizer.model.sets import IndexSets
+from optimizer.model.sets import MTOK, IndexSets
+
+PEAK_HOURS = 8
+"""Hours of each (market, LLM) pair's and each LLM's highest demand kept as ``peak_cover`` rows."""
 
 
 def has_storage(inputs: xr.Dataset, sets: IndexSets) -> bool:
@@ -168,10 +172,98 @@ def peak_hour(inputs: xr.Dataset) -> int:
     return int(inputs["demand_output_tokens_per_s"].sum(["market", "llm"]).values.argmax())
 
 
-def relaxed_model(inputs: xr.Dataset, sets: IndexSets, labels: np.ndarray) -> tuple[PlanningModel, float]:
-    """The relaxation on the groups ``labels`` as a built model, and USD per objective unit of it."""
+def relaxed_model(inputs: xr.Dataset, sets: IndexSets, labels: np.ndarray,
+                  peak_hours: int = PEAK_HOURS) -> tuple[PlanningModel, float]:
+    """The relaxation on the groups ``labels`` as a built model, and USD per objective unit of it.
+    ``peak_hours`` > 0 adds :func:`add_peak_cover` rows for that many peak hours per series."""
     agg = aggregate_inputs(inputs, labels)
-    return build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1)), objective_unit_usd(agg)
+
+    def extra(b: LinearBuilder) -> None:
+        add_peak_cover(b, inputs, sets, labels, peak_hours)
+
+    return (build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1), extra=extra if peak_hours else None),
+            objective_unit_usd(agg))
+
+
+def add_peak_cover(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, labels: np.ndarray,
+                   per_series: int) -> None:
+    """Valid rows that keep single hours' capacity needs in a model on groups of hours.
+
+    For the ``per_series`` hours ``t`` of highest demand of each (market m, LLM l) pair, and of each
+    LLM's total over markets, ``peak_cover``: the replicas of l at sites with a route to the
+    market(s), at their full output, plus the hour's unserved demand ``peak_unserved`` (Mtoken/s)
+    cover the hour's demand. ``peak_unserved_link``: in each group g, the weighted sum of those
+    hours' unserved demand is at most the group's ``unserved`` times its weight. Every plan of the
+    full model satisfies both with its own hourly unserved demand, so the relaxation stays one.
+    """
+    demand = inputs["demand_output_tokens_per_s"].transpose("market", "llm", "time").values / MTOK
+    w = inputs["weight_h"].values
+    labels = np.asarray(labels)
+    n_group = int(labels.max()) + 1
+    group_w = np.bincount(labels, weights=w, minlength=n_group)
+    n_market, n_llm, nt = demand.shape
+    k = min(per_series, nt)
+    reach = np.zeros((sets.n_site, n_market, n_llm), bool)
+    reach[sets.route_site, sets.route_market, sets.route_llm] = True
+    fcap = sets.fleet_gpus_per_replica / sets.fleet_busy_gpus_per_mtok  # Mtoken/s per replica
+    unmet_id = np.full((n_market, n_llm), -1)
+    unmet_id[sets.unmet_market, sets.unmet_llm] = np.arange(sets.n_unmet)
+
+    # rows: one per (series, hour); a series is one demanded (m, l) pair or one LLM (all markets)
+    dm, dl = np.nonzero(sets.demanded)
+    if not len(dm):
+        return
+    llms = np.unique(dl)
+    series_d = np.concatenate([demand[dm, dl], demand[:, llms].sum(axis=0)])  # (series, time)
+    top = np.argsort(-series_d, axis=1, kind="stable")[:, :k]
+    n_pair = len(dm)
+    s_id = np.repeat(np.arange(len(series_d)), k)
+    hour = top.ravel()
+    rhs = series_d[s_id, hour]
+    s_llm = np.concatenate([dl, llms])[s_id]
+    is_pair = s_id < n_pair
+    # fleet members of each row: the LLM's replicas, at sites reaching the market (pair rows)
+    member = sets.fleet_llm[None, :] == s_llm[:, None]
+    pm_ = dm[np.minimum(s_id, n_pair - 1)]
+    member &= np.where(is_pair[:, None], reach[sets.fleet_site[None, :], pm_[:, None], s_llm[:, None]], True)
+    rows, f = np.nonzero(member)
+    n_rows = len(s_id)
+    # unserved markets of each row: its own pair, or every unservable market of its LLM
+    pair_of_row = np.where(is_pair, unmet_id[pm_, s_llm], -1)
+    has_u = np.where(is_pair, pair_of_row >= 0, (unmet_id[:, s_llm] >= 0).any(axis=0))
+    u_rows = np.flatnonzero(has_u)
+    u = b.add_var("peak_unserved", len(u_rows), "Mtoken/s", "unserved demand in one peak hour per series")
+    b.add_rows(
+        "peak_cover", n_rows,
+        [(rows, b.variables["replicas"].cols(f), fcap[f]), (u_rows, u.cols(), 1.0)],
+        lb=rhs, ub=None, description="replicas reaching a series cover its demand in its peak hours",
+    )
+    # peak_site_cover: a site adds at most min(its capacity for l, the demand) -- sum_s of it times open_site
+    site_cap = np.zeros((sets.n_site, n_llm))
+    np.add.at(site_cap, (sets.fleet_site, sets.fleet_llm), fcap * sets.fleet_max_replicas)
+    srow, ssite = np.nonzero(np.where(is_pair[:, None], reach[:, pm_, s_llm].T, True) & (site_cap[:, s_llm].T > 0))
+    b.add_rows(
+        "peak_site_cover", n_rows,
+        [(srow, b.variables["open_site"].cols(ssite), np.minimum(site_cap[ssite, s_llm[srow]], rhs[srow])),
+         (u_rows, u.cols(), 1.0)],
+        lb=rhs, ub=None, description="opened sites reaching a series can cover its demand in its peak hours",
+    )
+    if not len(u_rows):
+        return
+    # peak_unserved_link[series, g]: sum_{t in g} w_t peak_unserved - W_g * sum unserved[m, l, g] <= 0
+    key = s_id[u_rows] * n_group + labels[hour[u_rows]]
+    links, link_row = np.unique(key, return_inverse=True)
+    link_series, link_group = links // n_group, links % n_group
+    # unserved (market, LLM) pairs of each series, as unmet ids per market (-1 where none)
+    series_unmet = np.full((len(series_d), n_market), -1)
+    series_unmet[np.arange(n_pair), dm] = unmet_id[dm, dl]
+    series_unmet[n_pair:] = unmet_id[:, llms].T
+    j, mkt = np.nonzero(series_unmet[link_series] >= 0)
+    ids = series_unmet[link_series[j], mkt]
+    terms = [(link_row, u.cols(), w[hour[u_rows]]),
+             (j, b.variables["unserved"].cols(ids * n_group + link_group[j]), -group_w[link_group[j]])]
+    b.add_rows("peak_unserved_link", len(links), terms, lb=None, ub=0.0,
+               description="peak hours' unserved demand within their group's")
 
 
 def sites_only(sets: IndexSets, open_site: np.ndarray) -> IndexSets:

@@ -36,18 +36,28 @@ ROUND_SHARE = 0.3
 PROGRESS_EVERY_S = 10.0
 """Seconds between progress lines while a MILP runs."""
 POLISH_S = 30.0
-"""Seconds of branch-and-bound on the replicas of each new choice of sites (sites fixed)."""
+"""Seconds of branch-and-bound on the replicas of each round's best new choice of sites (sites fixed)."""
+STALL_S = 30.0
+STALL_GAIN = 5e-4
+"""A round's relaxed MILP stops once its bound rose by less than this share in ``STALL_S`` seconds."""
+SITE_CHOICES = 3
+"""Most distinct choices of sites, among the incumbents of one round's relaxed MILP, priced on every hour."""
+PRICE_WITHIN = 0.04
+"""Only incumbents within this share above the relaxed MILP's dual bound are priced."""
 
 
 @dataclass
 class Round:
-    """One round of the loop: groups, bound and plan found (USD/year), seconds since the start."""
+    """One round of the loop: groups, bound and plan found (USD/year), seconds since the start,
+    and how many choices of sites its relaxed MILP found and how many were priced on every hour."""
 
     groups: int
     lower_bound_usd: float
     plan_usd: float
     best_usd: float
     seconds: float
+    site_choices_found: int = 0
+    site_choices_priced: int = 0
 
 
 class Progress:
@@ -103,12 +113,26 @@ class Progress:
             stop.set()
             thread.join()
 
-    def watch_bound(self, h: highspy.Highs, unit_usd: float) -> None:
-        """Take ``h``'s MIP dual bound (objective units, ``unit_usd`` USD each) as it rises."""
+    def watch_bound(self, h: highspy.Highs, unit_usd: float, stall_s: float = STALL_S) -> None:
+        """Take ``h``'s MIP dual bound (objective units, ``unit_usd`` USD each) as it rises, and
+        stop ``h`` once it has an incumbent and its bound rose by less than ``STALL_GAIN`` over
+        the last ``stall_s`` seconds (its own gap then closes by branching, slowly)."""
+        history: list[tuple[float, float]] = []
+
         def tick(event: highspy.highs.HighsCallbackEvent) -> None:
             bound = float(event.data_out.mip_dual_bound)
-            if np.isfinite(bound) and abs(bound) < 1e30:
-                self.offer_bound(bound * unit_usd)
+            if not (np.isfinite(bound) and abs(bound) < 1e30):
+                return
+            self.offer_bound(bound * unit_usd)
+            now = time.perf_counter()
+            history.append((now, bound))
+            while len(history) > 1 and history[1][0] <= now - stall_s:
+                history.pop(0)
+            has_plan = abs(float(event.data_out.objective_function_value)) < 1e30
+            if has_plan and history[0][0] <= now - stall_s and bound - history[0][1] < STALL_GAIN * abs(bound):
+                log.debug("relaxed MILP stalled: bound %.6g USD/yr, was %.6g %.0f s ago", bound * unit_usd,
+                          history[0][1] * unit_usd, now - history[0][0])
+                event.data_in.user_interrupt = True
 
         h.cbMipInterrupt.subscribe(tick)
 
@@ -131,13 +155,10 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
     unit = objective_unit_usd(inputs)
     progress = Progress()
     deadline = progress.t0 + (np.inf if time_limit_s is None else time_limit_s)
-    best_x: np.ndarray | None = None
-    best_ints: dict[str, np.ndarray] | None = None
-    best_duals: np.ndarray | None = None
+    pricer = _Pricer(pm, sf, h, progress)
     singletons = [peak_hour(inputs)]
     n_group = first_groups(nt, sf.num_nonzeros / nt)
     rounds: list[Round] = []
-    tried: set[bytes] = set()  # site choices already priced on the full horizon
     with progress.running():
         while True:
             labels = cluster_steps(inputs, n_group, np.array(singletons))
@@ -148,34 +169,38 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
             round_end = deadline if n_group >= nt else time.perf_counter() + max(60.0, ROUND_SHARE * remaining)
             rh = highs.to_highs(rsf, _options(base, max(mip_gap / 2, min(0.01, progress.gap / 4)),
                                               min(deadline, round_end)))
-            if best_ints is not None:  # the best plan so far is feasible in the relaxation too
-                highs.warm_start(rh, rsf, pack_integers(rpm, rsf, best_ints))
+            if pricer.best is not None:  # the best plan so far is feasible in the relaxation too
+                highs.warm_start(rh, rsf, pack_integers(rpm, rsf, pricer.best[2]))
             progress.stage = f"bounding on {n_group} groups of hours"
-            progress.watch_bound(rh, r_unit)
-            out = highs.run(rh, True)
+            progress.watch_bound(rh, r_unit, np.inf if n_group >= nt else STALL_S)
+            pricer.new_round(rh, rpm)
+            with pricer.pricing_alongside():
+                out = highs.run(rh, True)
             if np.isfinite(out.lower_bound):
                 progress.offer_bound(out.lower_bound * r_unit)
-            plan_usd = np.nan
-            sites = None if out.x is None else unpack_integers(rpm, out.x)["open_site"]
-            if sites is not None and sites.tobytes() not in tried:
-                tried.add(sites.tobytes())
-                progress.stage = "pricing the chosen sites on every hour"
-                for x, duals, choice in _plans_for_sites(pm, sf, h, sites, deadline, base, progress):
-                    plan_usd = float(sf.c @ x + sf.c0) * unit
-                    if progress.offer_plan(plan_usd):
-                        best_x, best_ints, best_duals = x, choice, duals
+                pricer.relaxed_bound = max(pricer.relaxed_bound, out.lower_bound)
+            if out.x is not None:
+                pricer.found[_site_key(unpack_integers(rpm, out.x)["open_site"])] = out.objective
+            while len(pricer.plans) < SITE_CHOICES and (time.perf_counter() < deadline or pricer.best is None):
+                if not pricer.price_next():
+                    break
+            seconds = min(POLISH_S, 0.25 * (deadline - time.perf_counter()))
+            if pricer.plans and seconds >= 1.0:
+                pricer.polish(min(pricer.plans, key=lambda p: p[0])[1], seconds, base)
+            plan_usd = min((p[0] for p in pricer.plans), default=np.nan)
             rounds.append(Round(n_group, progress.lower_usd, plan_usd, progress.best_usd,
-                                time.perf_counter() - progress.t0))
+                                time.perf_counter() - progress.t0, len(pricer.found), len(pricer.plans)))
             progress.report(f"round {len(rounds)} done ({n_group} groups of hours)")
             if out.status == "infeasible":
                 return highs.SolveOutcome("infeasible", np.nan, np.nan, None, rounds[-1].seconds,
                                           "time-aggregated relaxation infeasible"), rounds
             if progress.gap <= mip_gap or time.perf_counter() >= deadline or n_group >= nt:
                 break
-            if best_duals is not None:
-                critical = _critical_hours(sf, best_duals, nt, max(4, n_group // 4))
+            if pricer.best is not None:
+                critical = _critical_hours(sf, pricer.best[1], nt, max(4, n_group // 4))
                 singletons = sorted(set(singletons) | set(critical.tolist()))
             n_group = min(nt, 2 * n_group)
+    best_x = None if pricer.best is None else pricer.best[0]
     gap = progress.gap
     status = "optimal" if gap <= mip_gap else ("time_limit_feasible" if best_x is not None else "no_solution")
     lower = progress.lower_usd / unit if np.isfinite(progress.lower_usd) else np.nan
@@ -187,32 +212,135 @@ def _options(base: dict[str, object], gap: float, deadline: float) -> dict[str, 
     return {**base, "mip_rel_gap": gap, "time_limit": max(1.0, deadline - time.perf_counter())}
 
 
-def _plans_for_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, open_site: np.ndarray,
-                     deadline: float, options: dict[str, object], progress: Progress,
-                     ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
-    """Plans of the full model with these sites open, each as (column values, row duals of its
-    dispatch LP, integer choice): first the LP with replicas continuous and every replica count
-    rounded up, then a better sizing from a MILP on those sites alone (:func:`_polish`, at most
-    ``POLISH_S`` seconds). Nothing when the sites cannot carry a plan."""
+class _Pricer:
+    """Prices choices of sites on every hour (:func:`_price_sites`) and keeps the best plan.
+
+    Every distinct choice of sites among a round's relaxed-MILP incumbents is collected (HiGHS
+    improving-solution callback). While that MILP runs, a worker thread prices the best collected
+    choices on the full model: HiGHS releases the GIL, and branch-and-bound leaves the second core
+    mostly idle. A choice is priced once, and only if its relaxed objective is within
+    ``PRICE_WITHIN`` of the relaxed dual bound (early incumbents far from it are not worth an LP
+    of the full model)."""
+
+    def __init__(self, pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, progress: Progress) -> None:
+        self.pm, self.sf, self.h, self.progress = pm, sf, h, progress
+        self.unit = objective_unit_usd(pm.inputs)
+        self.lock = threading.Lock()
+        self.best: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None  # x, duals, choice
+        self.tried: set[bytes] = set()
+        self.found: dict[bytes, float] = {}  # this round's choices: relaxed objective (its units)
+        self.relaxed_bound = -np.inf  # this round's relaxed dual bound (its units)
+        self.plans: list[tuple[float, dict[str, np.ndarray]]] = []  # this round's priced plans (USD/yr)
+
+    def new_round(self, rh: highspy.Highs, rpm: PlanningModel) -> None:
+        """Start collecting the choices of sites of the relaxed MILP ``rh`` (model ``rpm``)."""
+        self.found, self.plans, self.relaxed_bound = {}, [], -np.inf
+        fam = rpm.builder.variables["open_site"]
+
+        def seen(event: highspy.highs.HighsCallbackEvent) -> None:
+            x = np.asarray(event.data_out.mip_solution)
+            bound = float(event.data_out.mip_dual_bound)
+            with self.lock:
+                if np.isfinite(bound) and abs(bound) < 1e30:
+                    self.relaxed_bound = max(self.relaxed_bound, bound)
+                if len(x) >= fam.offset + fam.size:
+                    key = _site_key(x[fam.offset:fam.offset + fam.size])
+                    self.found[key] = min(self.found.get(key, np.inf), float(event.data_out.objective_function_value))
+
+        rh.cbMipImprovingSolution.subscribe(seen)
+
+    def next_choice(self) -> bytes | None:
+        """The best collected choice not priced yet and close enough to the relaxed bound."""
+        with self.lock:
+            cap = self.relaxed_bound + PRICE_WITHIN * abs(self.relaxed_bound)
+            fresh = [k for k, v in self.found.items() if k not in self.tried and v <= cap]
+            if not fresh:
+                return None
+            key = min(fresh, key=self.found.__getitem__)
+            self.tried.add(key)
+            return key
+
+    def price_next(self) -> bool:
+        """Price the next choice (False when there is none)."""
+        key = self.next_choice()
+        if key is None:
+            return False
+        self.progress.stage = "pricing a choice of sites on every hour"
+        priced = _price_sites(self.pm, self.sf, self.h, np.frombuffer(key))
+        if priced is not None:
+            self._offer(*priced)
+        return True
+
+    def polish(self, choice: dict[str, np.ndarray], seconds: float, options: dict[str, object]) -> None:
+        """Re-size the replicas of ``choice`` (:func:`_polish`) and price the result."""
+        better = _polish(self.pm, choice, seconds, options, self.progress)
+        if better is None:
+            return
+        self.h.clearSolver()  # the basis left is another choice's: presolve instead
+        again = highs.fixed_integer_lp(self.h, self.sf, pack_integers(self.pm, self.sf, better))
+        if again is not None:
+            self._offer(again[0], again[1], better)
+
+    def _offer(self, x: np.ndarray, duals: np.ndarray, choice: dict[str, np.ndarray]) -> None:
+        usd = float(self.sf.c @ x + self.sf.c0) * self.unit
+        with self.lock:
+            self.plans.append((usd, choice))
+            if self.progress.offer_plan(usd):
+                self.best = x, duals, choice
+
+    @contextmanager
+    def pricing_alongside(self) -> Iterator[None]:
+        """Price collected choices in a worker thread until the block ends (the choice in hand is
+        finished first); an error in the worker is raised here."""
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                while not stop.is_set():
+                    if not self.price_next():
+                        stop.wait(0.5)
+            except BaseException as e:  # noqa: BLE001 -- re-raised in the main thread
+                errors.append(e)
+
+        thread = threading.Thread(target=work, name="fast-pricing", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        if errors:
+            raise errors[0]
+
+
+def _site_key(open_site: np.ndarray) -> bytes:
+    """A choice of sites as a dictionary key (0.0/1.0 per site, float64 bytes)."""
+    return np.abs(np.round(np.asarray(open_site, float))).tobytes()
+
+
+def _price_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, open_site: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
+    """A plan of the full model with these sites open: the LP with replicas continuous, every
+    replica count rounded up, and the dispatch LP of that fleet. Its column values, row duals and
+    integer choice; None when the sites cannot carry a plan."""
     sites = pm.builder.variables["open_site"]
     site_cols = np.arange(sites.offset, sites.offset + sites.size, dtype=np.int32)
     h.changeColsBounds(len(site_cols), site_cols, open_site, open_site)
     h.setOptionValue("time_limit", highspy.kHighsInf)
+    h.clearSolver()  # another choice's basis would skip presolve, which removes the closed sites
     try:
+        t0 = time.perf_counter()
         relaxed = highs.relaxation_rounded_up(h, sf)
+        t1 = time.perf_counter()
         fixed = None if relaxed is None else highs.fixed_integer_lp(h, sf, relaxed[1])
-        if fixed is None:
-            return
-        choice = unpack_integers(pm, fixed[0])
-        yield fixed[0], fixed[1], choice
-        seconds = min(POLISH_S, 0.25 * (deadline - time.perf_counter()))
-        better = _polish(pm, choice, seconds, options, progress) if seconds >= 1.0 else None
-        if better is not None:
-            again = highs.fixed_integer_lp(h, sf, pack_integers(pm, sf, better))
-            if again is not None:
-                yield again[0], again[1], better
+        log.debug("priced sites %s: LP %.1f s, rounded-up dispatch LP %.1f s", np.flatnonzero(open_site).tolist(),
+                  t1 - t0, time.perf_counter() - t1)
     finally:
         h.changeColsBounds(len(site_cols), site_cols, sf.col_lower[site_cols], sf.col_upper[site_cols])
+    if fixed is None:
+        return None
+    return fixed[0], fixed[1], unpack_integers(pm, fixed[0])
 
 
 def _polish(pm: PlanningModel, choice: dict[str, np.ndarray], seconds: float,

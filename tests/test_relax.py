@@ -16,7 +16,8 @@ from optimizer.inputs import build_inputs
 from optimizer.model import build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import build_sets
-from optimizer.relax import aggregate_inputs, cluster_steps, relaxed_sets, sites_only, unsupported
+from optimizer.relax import (PEAK_HOURS, aggregate_inputs, cluster_steps, relaxed_model, relaxed_sets, sites_only,
+                             unsupported)
 from optimizer.scenario import scenario_from_dict
 from optimizer.strategy import Progress
 
@@ -44,13 +45,12 @@ def _world(seed: int) -> dict:
     return d
 
 
-def _relaxed_optimum_usd(inputs, sets, labels) -> float:
-    agg = aggregate_inputs(inputs, labels)
-    pm = build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1))
+def _relaxed_optimum_usd(inputs, sets, labels, peak_hours: int = PEAK_HOURS) -> float:
+    pm, unit = relaxed_model(inputs, sets, labels, peak_hours)
     sf = highs.compile_model(pm.pyomo)
     out = highs.run(highs.to_highs(sf, {"mip_rel_gap": 1e-9}), True)
     assert out.status == "optimal"
-    return out.objective * objective_unit_usd(agg)
+    return out.objective * unit
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -63,10 +63,36 @@ def test_relaxation_never_exceeds_the_optimum_and_is_exact_on_single_hours(seed)
     assert _relaxed_optimum_usd(inputs, sets, np.arange(HOURS)) == pytest.approx(opt, rel=1e-7)
     bounds = []
     for groups in (1, 4, 12):
-        bound = _relaxed_optimum_usd(inputs, sets, cluster_steps(inputs, groups, seed=seed))
+        labels = cluster_steps(inputs, groups, seed=seed)
+        bound = _relaxed_optimum_usd(inputs, sets, labels)
         assert bound <= opt * (1 + 1e-9)
+        # the peak-hour rows only ever tighten the bound
+        assert bound >= _relaxed_optimum_usd(inputs, sets, labels, peak_hours=0) * (1 - 1e-9)
         bounds.append(bound)
     assert bounds[0] < opt  # the hours really differ: one group loses something
+
+
+def test_peak_rows_size_the_fleet_for_the_peak_hour_of_one_group():
+    """One site, one accelerator, one market, one LLM, flat prices, demand 1e5 then 3e5 tokens/s.
+    On one group of both hours, the mean (2e5) would size the fleet; with the peak-hour rows the
+    relaxation needs the fleet of the 3e5 hour and equals the optimum (its energy cost is the same
+    averaged; with two accelerator types the mean could run on the more frugal one alone)."""
+    d = yaml.safe_load(synthetic_scenario(1, 1, 1, 2, variation=0.0).to_yaml())
+    gpu = next(iter(d["gpus"]))
+    d["gpus"] = {gpu: d["gpus"][gpu]}
+    d["llms"]["llm0"]["throughput"] = {gpu: d["llms"]["llm0"]["throughput"][gpu]}
+    site = next(iter(d["sites"].values()))
+    site.update(energy_price_usd_per_mwh=50.0, grid_limit_mw=1000)
+    market = next(iter(d["markets"].values()))
+    market["demand_output_tokens_per_s"] = {"llm0": [1e5, 3e5]}
+    d["latency_ms"] = {s: {m: 10.0 for m in d["markets"]} for s in d["sites"]}
+    sc = scenario_from_dict(d)
+    opt = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
+    inputs = build_inputs(sc)
+    sets = build_sets(inputs)
+    one = np.zeros(2, int)
+    assert _relaxed_optimum_usd(inputs, sets, one, peak_hours=0) < opt * (1 - 1e-3)
+    assert _relaxed_optimum_usd(inputs, sets, one, peak_hours=1) == pytest.approx(opt, rel=1e-6)
 
 
 def test_each_group_averages_demand_and_takes_the_cheapest_hour_of_energy():
@@ -186,3 +212,31 @@ def test_full_horizon_bound_is_below_the_optimum_and_verify_reports_the_gap():
     out = verify(plan, sc, SolveOptions(mip_gap=1e-9), bound_groups=8)
     assert out["full_horizon_lower_bound_usd_per_year"] == pytest.approx(bound, rel=1e-6)
     assert out["full_horizon_gap"] == pytest.approx(1 - bound / opt, abs=1e-6)
+
+
+def test_every_incumbent_choice_of_sites_is_collected_and_priced_as_a_plan_of_the_full_model():
+    from optimizer.strategy import _Pricer, _site_key, unpack_integers
+
+    sc = synthetic_scenario(10, 8, 3, 72, seed=4)
+    exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
+    inputs = build_inputs(sc)
+    sets = build_sets(inputs)
+    pm = build_model(inputs)
+    sf = highs.compile_model(pm.pyomo)
+    pricer = _Pricer(pm, sf, highs.to_highs(sf, {}), Progress())
+    rpm, _ = relaxed_model(inputs, sets, cluster_steps(inputs, 6))
+    rsf = highs.compile_model(rpm.pyomo)
+    rh = highs.to_highs(rsf, {"mip_rel_gap": 1e-9})
+    pricer.new_round(rh, rpm)
+    out = highs.run(rh, True)
+    assert out.status == "optimal" and pricer.found
+    final = _site_key(unpack_integers(rpm, out.x)["open_site"])
+    assert pricer.found[final] == pytest.approx(out.objective, rel=1e-9) == min(pricer.found.values())
+    assert pricer.relaxed_bound <= out.objective * (1 + 1e-9)
+    assert pricer.next_choice() == final  # the best choice first, then never again
+    pricer.tried.discard(final)
+    assert pricer.price_next() and len(pricer.plans) == 1
+    usd, choice = pricer.plans[0]
+    assert _site_key(choice["open_site"]) == final
+    assert usd >= exact * (1 - 1e-9)  # a plan of the full model: never below its optimum
+    assert pricer.best is not None and float(sf.c @ pricer.best[0] + sf.c0) * objective_unit_usd(inputs) == usd

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,12 +27,14 @@ class PlanningModel:
 
 
 def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
-                sets: IndexSets | None = None) -> PlanningModel:
+                sets: IndexSets | None = None,
+                extra: Callable[[LinearBuilder], None] | None = None) -> PlanningModel:
     """Build the Pyomo MILP for an inputs Dataset (see :func:`optimizer.inputs.build_inputs`).
 
     ``fix`` maps variable families (e.g. ``replicas``) to values to fix them at (NaN = free).
     ``sets`` replaces the sparse sets derived from ``inputs`` (the time-aggregated relaxation
-    keeps those of the full horizon, replica bounds included).
+    keeps those of the full horizon, replica bounds included). ``extra`` adds families to the
+    builder after the concerns have (the relaxation's ``peak_cover`` rows).
     """
     sets = build_sets(inputs) if sets is None else sets
     b = LinearBuilder()
@@ -39,6 +42,8 @@ def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
         concern.declare(b, inputs, sets)
     for concern in CONCERNS:
         concern.constrain(b, inputs, sets)
+    if extra is not None:
+        extra(b)
     for name, values in (fix or {}).items():
         fam = b.variables[name]
         v = np.asarray(values, float)
