@@ -167,8 +167,9 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
             rsf = highs.compile_model(rpm.pyomo)
             remaining = deadline - time.perf_counter()
             round_end = deadline if n_group >= nt else time.perf_counter() + max(60.0, ROUND_SHARE * remaining)
-            rh = highs.to_highs(rsf, _options(base, max(mip_gap / 2, min(0.01, progress.gap / 4)),
-                                              min(deadline, round_end)))
+            # the last round is the full model itself: its own gap target is the one asked for
+            target = mip_gap if n_group >= nt else max(mip_gap / 2, min(0.01, progress.gap / 4))
+            rh = highs.to_highs(rsf, _options(base, target, min(deadline, round_end)))
             if pricer.best is not None:  # the best plan so far is feasible in the relaxation too
                 highs.warm_start(rh, rsf, pack_integers(rpm, rsf, pricer.best[2]))
             progress.stage = f"bounding on {n_group} groups of hours"
