@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -98,20 +98,13 @@ class Progress:
     @contextmanager
     def running(self) -> Iterator[None]:
         """Report every ``every_s`` seconds until the block ends (HiGHS releases the GIL)."""
-        stop = threading.Event()
-
-        def beat() -> None:
+        def beat(stop: threading.Event) -> None:
             while not stop.wait(min(1.0, self.every)):
                 if time.perf_counter() - self.last >= self.every:
                     self.report()
 
-        thread = threading.Thread(target=beat, name="fast-progress", daemon=True)
-        thread.start()
-        try:
+        with _alongside("fast-progress", beat):
             yield
-        finally:
-            stop.set()
-            thread.join()
 
     def watch_bound(self, h: highspy.Highs, unit_usd: float, stall_s: float = STALL_S) -> None:
         """Take ``h``'s MIP dual bound (objective units, ``unit_usd`` USD each) as it rises, and
@@ -293,26 +286,37 @@ class _Pricer:
     def pricing_alongside(self) -> Iterator[None]:
         """Price collected choices in a worker thread until the block ends (the choice in hand is
         finished first); an error in the worker is raised here."""
-        stop = threading.Event()
-        errors: list[BaseException] = []
+        def work(stop: threading.Event) -> None:
+            while not stop.is_set():
+                if not self.price_next():
+                    stop.wait(0.5)
 
-        def work() -> None:
-            try:
-                while not stop.is_set():
-                    if not self.price_next():
-                        stop.wait(0.5)
-            except BaseException as e:  # noqa: BLE001 -- re-raised in the main thread
-                errors.append(e)
-
-        thread = threading.Thread(target=work, name="fast-pricing", daemon=True)
-        thread.start()
-        try:
+        with _alongside("fast-pricing", work):
             yield
-        finally:
-            stop.set()
-            thread.join()
-        if errors:
-            raise errors[0]
+
+
+@contextmanager
+def _alongside(name: str, work: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Run ``work(stop)`` in a daemon thread while the block runs, then set ``stop``, wait for it
+    and raise here whatever it raised."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work(stop)
+        except BaseException as e:  # noqa: BLE001 -- re-raised in the calling thread
+            errors.append(e)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _site_key(open_site: np.ndarray) -> bytes:
