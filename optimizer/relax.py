@@ -28,8 +28,8 @@ import xarray as xr
 from scipy.cluster.vq import kmeans2
 
 from optimizer.model import PlanningModel, build_model
-from optimizer.model.objective import objective_unit_usd
 from optimizer.model.linear import LinearBuilder
+from optimizer.model.objective import objective_unit_usd
 from optimizer.model.power import CF_FLOOR, floored_cf
 from optimizer.model.sets import MTOK, IndexSets
 

@@ -16,8 +16,14 @@ from optimizer.inputs import build_inputs
 from optimizer.model import build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import build_sets
-from optimizer.relax import (PEAK_HOURS, aggregate_inputs, cluster_steps, relaxed_model, relaxed_sets, sites_only,
-                             unsupported)
+from optimizer.relax import (
+    PEAK_HOURS,
+    aggregate_inputs,
+    cluster_steps,
+    relaxed_model,
+    sites_only,
+    unsupported,
+)
 from optimizer.scenario import scenario_from_dict
 from optimizer.strategy import Progress
 
