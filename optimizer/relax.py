@@ -192,7 +192,8 @@ def add_peak_cover(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, labels
     For the ``per_series`` hours ``t`` of highest demand of each (market m, LLM l) pair, and of each
     LLM's total over markets, ``peak_cover``: the replicas of l at sites with a route to the
     market(s), at their full output, plus the hour's unserved demand ``peak_unserved`` (Mtoken/s)
-    cover the hour's demand. ``peak_unserved_link``: in each group g, the weighted sum of those
+    cover the hour's demand; ``peak_site_cover``: so do the opened sites reaching them, each
+    worth at most min(its replicas' full output, the demand). ``peak_unserved_link``: in each group g, the weighted sum of those
     hours' unserved demand is at most the group's ``unserved`` times its weight. Every plan of the
     full model satisfies both with its own hourly unserved demand, so the relaxation stays one.
     """
@@ -228,10 +229,12 @@ def add_peak_cover(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, labels
     member &= np.where(is_pair[:, None], reach[sets.fleet_site[None, :], pm_[:, None], s_llm[:, None]], True)
     rows, f = np.nonzero(member)
     n_rows = len(s_id)
-    # unserved markets of each row: its own pair, or every unservable market of its LLM
-    pair_of_row = np.where(is_pair, unmet_id[pm_, s_llm], -1)
-    has_u = np.where(is_pair, pair_of_row >= 0, (unmet_id[:, s_llm] >= 0).any(axis=0))
-    u_rows = np.flatnonzero(has_u)
+    # unserved (market, LLM) pairs of each series, as unmet ids per market (-1 where none):
+    # its own pair, or every market of its LLM
+    series_unmet = np.full((len(series_d), n_market), -1)
+    series_unmet[np.arange(n_pair), dm] = unmet_id[dm, dl]
+    series_unmet[n_pair:] = unmet_id[:, llms].T
+    u_rows = np.flatnonzero((series_unmet[s_id] >= 0).any(axis=1))
     u = b.add_var("peak_unserved", len(u_rows), "Mtoken/s", "unserved demand in one peak hour per series")
     b.add_rows(
         "peak_cover", n_rows,
@@ -254,10 +257,6 @@ def add_peak_cover(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, labels
     key = s_id[u_rows] * n_group + labels[hour[u_rows]]
     links, link_row = np.unique(key, return_inverse=True)
     link_series, link_group = links // n_group, links % n_group
-    # unserved (market, LLM) pairs of each series, as unmet ids per market (-1 where none)
-    series_unmet = np.full((len(series_d), n_market), -1)
-    series_unmet[np.arange(n_pair), dm] = unmet_id[dm, dl]
-    series_unmet[n_pair:] = unmet_id[:, llms].T
     j, mkt = np.nonzero(series_unmet[link_series] >= 0)
     ids = series_unmet[link_series[j], mkt]
     terms = [(link_row, u.cols(), w[hour[u_rows]]),

@@ -172,9 +172,8 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
                 out = highs.run(rh, True)
             if np.isfinite(out.lower_bound):
                 progress.offer_bound(out.lower_bound * r_unit)
-                pricer.relaxed_bound = max(pricer.relaxed_bound, out.lower_bound)
             if out.x is not None:
-                pricer.found[_site_key(unpack_integers(rpm, out.x)["open_site"])] = out.objective
+                pricer.collect(unpack_integers(rpm, out.x)["open_site"], out.objective, out.lower_bound)
             while len(pricer.plans) < SITE_CHOICES and (time.perf_counter() < deadline or pricer.best is None):
                 if not pricer.price_next():
                     break
@@ -233,15 +232,20 @@ class _Pricer:
 
         def seen(event: highspy.highs.HighsCallbackEvent) -> None:
             x = np.asarray(event.data_out.mip_solution)
-            bound = float(event.data_out.mip_dual_bound)
-            with self.lock:
-                if np.isfinite(bound) and abs(bound) < 1e30:
-                    self.relaxed_bound = max(self.relaxed_bound, bound)
-                if len(x) >= fam.offset + fam.size:
-                    key = _site_key(x[fam.offset:fam.offset + fam.size])
-                    self.found[key] = min(self.found.get(key, np.inf), float(event.data_out.objective_function_value))
+            if len(x) >= fam.offset + fam.size:
+                self.collect(x[fam.offset:fam.offset + fam.size], float(event.data_out.objective_function_value),
+                             float(event.data_out.mip_dual_bound))
 
         rh.cbMipImprovingSolution.subscribe(seen)
+
+    def collect(self, open_site: np.ndarray, objective: float, bound: float) -> None:
+        """Keep a relaxed-MILP solution's choice of sites with its objective, and the MILP's
+        dual bound (both in the relaxed model's objective units)."""
+        key = _site_key(open_site)
+        with self.lock:
+            if np.isfinite(bound) and abs(bound) < 1e30:
+                self.relaxed_bound = max(self.relaxed_bound, bound)
+            self.found[key] = min(self.found.get(key, np.inf), objective)
 
     def next_choice(self) -> bytes | None:
         """The best collected choice not priced yet and close enough to the relaxed bound."""
