@@ -77,11 +77,13 @@ def main() -> None:
 
 def print_rounds(rounds: list[dict]) -> None:
     """The fast strategy's rounds (``summary['fast_rounds']``) as a Markdown table."""
-    print("\n| round | groups of hours | site choices found / priced | proven bound USD/yr | best plan USD/yr | gap | seconds |")
+    print("\n| round | groups of hours | site choices found / scored / priced | proven bound USD/yr | best plan USD/yr "
+          "| gap | seconds |")
     print("|---|---|---|---|---|---|---|")
     for i, x in enumerate(rounds, 1):
         gap = (x["best_usd"] - x["lower_bound_usd"]) / x["best_usd"]
-        print(f"| {i} | {x['groups']} | {x['site_choices_found']} / {x['site_choices_priced']} | "
+        print(f"| {i} | {x['groups']} | {x['site_choices_found']} / {x['site_choices_scored']} / "
+              f"{x['site_choices_priced']} | "
               f"{x['lower_bound_usd']:.6g} | {x['best_usd']:.6g} | {gap:.2%} | {x['seconds']:.0f} |")
 
 

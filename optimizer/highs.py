@@ -205,6 +205,12 @@ def coefficient_ranges(sf: StandardForm) -> dict[str, tuple[float, float]]:
     return out
 
 
+def option_value(h: highspy.Highs, name: str) -> object:
+    """An option's value (highspy returns it alone or, in some versions, as (status, value))."""
+    v = h.getOptionValue(name)
+    return v[1] if isinstance(v, tuple) else v
+
+
 def set_start(h: highspy.Highs, x: np.ndarray) -> None:
     """Hand HiGHS a complete solution ``x`` as its starting incumbent."""
     sol = highspy.HighsSolution()

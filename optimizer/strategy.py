@@ -25,6 +25,7 @@ from optimizer import highs
 from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.relax import cluster_steps, peak_hour, relaxed_model, sites_only
+from optimizer.site_search import SiteScorer, key_sites, local_search, site_key
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,14 @@ STALL_S = 30.0
 STALL_GAIN = 5e-4
 """A round's relaxed MILP stops once its bound rose by less than this share in ``STALL_S`` seconds."""
 SITE_CHOICES = 3
-"""Most distinct choices of sites, among the incumbents of one round's relaxed MILP, priced on every hour."""
-PRICE_WITHIN = 0.04
-"""Only incumbents within this share above the relaxed MILP's dual bound are priced."""
+"""Choices of sites priced on every hour after a round's relaxed MILP ends (more while it runs)."""
 
 
 @dataclass
 class Round:
     """One round of the loop: groups, bound and plan found (USD/year), seconds since the start,
-    and how many choices of sites its relaxed MILP found and how many were priced on every hour."""
+    how many choices of sites its relaxed MILP found, how many were priced on every hour, and how
+    many the site search has scored so far (all rounds)."""
 
     groups: int
     lower_bound_usd: float
@@ -58,6 +58,7 @@ class Round:
     seconds: float
     site_choices_found: int = 0
     site_choices_priced: int = 0
+    site_choices_scored: int = 0
 
 
 class Progress:
@@ -167,22 +168,27 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
                 highs.warm_start(rh, rsf, pack_integers(rpm, rsf, pricer.best[2]))
             progress.stage = f"bounding on {n_group} groups of hours"
             progress.watch_bound(rh, r_unit, np.inf if n_group >= nt else STALL_S)
-            pricer.new_round(rh, rpm)
+            pricer.new_round(rh, rpm, rsf, r_unit)
             with pricer.pricing_alongside():
                 out = highs.run(rh, True)
             if np.isfinite(out.lower_bound):
                 progress.offer_bound(out.lower_bound * r_unit)
             if out.x is not None:
-                pricer.collect(unpack_integers(rpm, out.x)["open_site"], out.objective, out.lower_bound)
-            while len(pricer.plans) < SITE_CHOICES and (time.perf_counter() < deadline or pricer.best is None):
-                if not pricer.price_next():
+                pricer.collect(unpack_integers(rpm, out.x)["open_site"], out.objective)
+
+            def overdue() -> bool:  # search and price to the round's end (with no plan yet, on)
+                return time.perf_counter() >= round_end and pricer.best is not None
+
+            while len(pricer.plans) < SITE_CHOICES and not overdue():
+                if not pricer.step(overdue):
                     break
             seconds = min(POLISH_S, 0.25 * (deadline - time.perf_counter()))
             if pricer.plans and seconds >= 1.0:
                 pricer.polish(min(pricer.plans, key=lambda p: p[0])[1], seconds, base)
             plan_usd = min((p[0] for p in pricer.plans), default=np.nan)
             rounds.append(Round(n_group, progress.lower_usd, plan_usd, progress.best_usd,
-                                time.perf_counter() - progress.t0, len(pricer.found), len(pricer.plans)))
+                                time.perf_counter() - progress.t0, len(pricer.found), len(pricer.plans),
+                                pricer.scored))
             progress.report(f"round {len(rounds)} done ({n_group} groups of hours)")
             if out.status == "infeasible":
                 return highs.SolveOutcome("infeasible", np.nan, np.nan, None, rounds[-1].seconds,
@@ -206,67 +212,100 @@ def _options(base: dict[str, object], gap: float, deadline: float) -> dict[str, 
 
 
 class _Pricer:
-    """Prices choices of sites on every hour (:func:`_price_sites`) and keeps the best plan.
+    """Finds choices of sites, prices them on every hour (:func:`_price_sites`), keeps the best plan.
 
     Every distinct choice of sites among a round's relaxed-MILP incumbents is collected (HiGHS
-    improving-solution callback). While that MILP runs, a worker thread prices the best collected
-    choices on the full model: HiGHS releases the GIL, and branch-and-bound leaves the second core
-    mostly idle. A choice is priced once, and only if its relaxed objective is within
-    ``PRICE_WITHIN`` of the relaxed dual bound (early incumbents far from it are not worth an LP
-    of the full model)."""
+    improving-solution callback) as a start of the site search (:mod:`optimizer.site_search`,
+    scored on the first round's relaxed model), and so is the empty choice; the choices that search
+    ends at are priced, lowest score first, but only while their score (a lower bound on what they
+    can cost) is below the best plan. While a round's MILP runs, a worker thread does this work:
+    HiGHS releases the GIL, and branch-and-bound leaves the second core mostly idle."""
 
     def __init__(self, pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, progress: Progress) -> None:
         self.pm, self.sf, self.h, self.progress = pm, sf, h, progress
+        self.home, self.home_threads = threading.get_ident(), int(highs.option_value(h, "threads"))
         self.unit = objective_unit_usd(pm.inputs)
         self.lock = threading.Lock()
         self.best: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None  # x, duals, choice
-        self.tried: set[bytes] = set()
+        self.score: SiteScorer | None = None
+        self.searched: set[bytes] = set()  # starts searched from
+        self.ends: dict[bytes, float] = {}  # choices searches ended at: score (USD/yr)
+        self.tried: set[bytes] = set()  # choices priced
         self.found: dict[bytes, float] = {}  # this round's choices: relaxed objective (its units)
-        self.relaxed_bound = -np.inf  # this round's relaxed dual bound (its units)
         self.plans: list[tuple[float, dict[str, np.ndarray]]] = []  # this round's priced plans (USD/yr)
 
-    def new_round(self, rh: highspy.Highs, rpm: PlanningModel) -> None:
-        """Start collecting the choices of sites of the relaxed MILP ``rh`` (model ``rpm``)."""
-        self.found, self.plans, self.relaxed_bound = {}, [], -np.inf
+    def threads_here(self) -> int:
+        """HiGHS threads for a run from the calling thread. HiGHS's scheduler is set up for the
+        solving thread's count: a run asking another count there, or more than one thread from a
+        second thread (the worker), returns at once without a solution."""
+        return self.home_threads if threading.get_ident() == self.home else 1
+
+    @property
+    def scored(self) -> int:
+        """Choices of sites the site search has scored so far."""
+        return 0 if self.score is None else len(self.score.cache)
+
+    def new_round(self, rh: highspy.Highs, rpm: PlanningModel, rsf: highs.StandardForm, r_unit: float) -> None:
+        """Start collecting the choices of sites of the relaxed MILP ``rh`` (model ``rpm``, compiled
+        ``rsf``, ``r_unit`` USD per objective unit); the first round's model scores choices."""
+        self.found, self.plans = {}, []
+        if self.score is None:
+            self.score = SiteScorer(rpm, rsf, r_unit, self.threads_here)
         fam = rpm.builder.variables["open_site"]
 
         def seen(event: highspy.highs.HighsCallbackEvent) -> None:
             x = np.asarray(event.data_out.mip_solution)
             if len(x) >= fam.offset + fam.size:
-                self.collect(x[fam.offset:fam.offset + fam.size], float(event.data_out.objective_function_value),
-                             float(event.data_out.mip_dual_bound))
+                self.collect(x[fam.offset:fam.offset + fam.size], float(event.data_out.objective_function_value))
 
         rh.cbMipImprovingSolution.subscribe(seen)
 
-    def collect(self, open_site: np.ndarray, objective: float, bound: float) -> None:
-        """Keep a relaxed-MILP solution's choice of sites with its objective, and the MILP's
-        dual bound (both in the relaxed model's objective units)."""
-        key = _site_key(open_site)
+    def collect(self, open_site: np.ndarray, objective: float) -> None:
+        """Keep a relaxed-MILP solution's choice of sites with its objective (relaxed units)."""
+        key = site_key(open_site)
         with self.lock:
-            if np.isfinite(bound) and abs(bound) < 1e30:
-                self.relaxed_bound = max(self.relaxed_bound, bound)
             self.found[key] = min(self.found.get(key, np.inf), objective)
 
     def next_choice(self) -> bytes | None:
-        """The best collected choice not priced yet and close enough to the relaxed bound."""
+        """The search end with the lowest score not priced yet, if that score is below the best plan."""
         with self.lock:
-            cap = self.relaxed_bound + PRICE_WITHIN * abs(self.relaxed_bound)
-            fresh = [k for k, v in self.found.items() if k not in self.tried and v <= cap]
+            fresh = [k for k, v in self.ends.items() if k not in self.tried and v < self.progress.best_usd]
             if not fresh:
                 return None
-            key = min(fresh, key=self.found.__getitem__)
+            key = min(fresh, key=self.ends.__getitem__)
             self.tried.add(key)
             return key
 
-    def price_next(self) -> bool:
-        """Price the next choice (False when there is none)."""
+    def next_start(self) -> bytes | None:
+        """The best collected choice not searched from yet; then the empty choice."""
+        with self.lock:
+            fresh = [k for k in self.found if k not in self.searched]
+            if fresh:
+                key = min(fresh, key=self.found.__getitem__)
+            else:
+                key = site_key(np.zeros(self.pm.sets.n_site))
+                if key in self.searched:
+                    return None
+            self.searched.add(key)
+            return key
+
+    def step(self, stop: Callable[[], bool]) -> bool:
+        """Price the next choice, or else search from the next start (until ``stop()``); False
+        when there is nothing left to do."""
         key = self.next_choice()
-        if key is None:
+        if key is not None:
+            self.progress.stage = "pricing a choice of sites on every hour"
+            priced = _price_sites(self.pm, self.sf, self.h, key_sites(key), self.threads_here())
+            if priced is not None:
+                self._offer(*priced)
+            return True
+        start = self.next_start()
+        if start is None or self.score is None:
             return False
-        self.progress.stage = "pricing a choice of sites on every hour"
-        priced = _price_sites(self.pm, self.sf, self.h, np.frombuffer(key))
-        if priced is not None:
-            self._offer(*priced)
+        self.progress.stage = "searching choices of sites"
+        end, score = local_search(self.score, start, stop)
+        with self.lock:
+            self.ends[end] = score
         return True
 
     def polish(self, choice: dict[str, np.ndarray], seconds: float, options: dict[str, object]) -> None:
@@ -275,6 +314,7 @@ class _Pricer:
         if better is None:
             return
         self.h.clearSolver()  # the basis left is another choice's: presolve instead
+        self.h.setOptionValue("threads", self.threads_here())
         again = highs.fixed_integer_lp(self.h, self.sf, pack_integers(self.pm, self.sf, better))
         if again is not None:
             self._offer(again[0], again[1], better)
@@ -288,11 +328,11 @@ class _Pricer:
 
     @contextmanager
     def pricing_alongside(self) -> Iterator[None]:
-        """Price collected choices in a worker thread until the block ends (the choice in hand is
-        finished first); an error in the worker is raised here."""
+        """Search and price in a worker thread until the block ends (a search stops early, a
+        pricing in hand is finished first); an error in the worker is raised here."""
         def work(stop: threading.Event) -> None:
             while not stop.is_set():
-                if not self.price_next():
+                if not self.step(stop.is_set):
                     stop.wait(0.5)
 
         with _alongside("fast-pricing", work):
@@ -323,28 +363,24 @@ def _alongside(name: str, work: Callable[[threading.Event], None]) -> Iterator[N
         raise errors[0]
 
 
-def _site_key(open_site: np.ndarray) -> bytes:
-    """A choice of sites as a dictionary key (0.0/1.0 per site, float64 bytes)."""
-    return np.abs(np.round(np.asarray(open_site, float))).tobytes()
-
-
 def _price_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, open_site: np.ndarray,
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
+                 threads: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
     """A plan of the full model with these sites open: the LP with replicas continuous, every
-    replica count rounded up, and the dispatch LP of that fleet. Its column values, row duals and
-    integer choice; None when the sites cannot carry a plan."""
+    replica count rounded up, and the dispatch LP of that fleet (HiGHS on ``threads`` threads).
+    Its column values, row duals and integer choice; None when the sites cannot carry a plan."""
     sites = pm.builder.variables["open_site"]
     site_cols = np.arange(sites.offset, sites.offset + sites.size, dtype=np.int32)
     h.changeColsBounds(len(site_cols), site_cols, open_site, open_site)
     h.setOptionValue("time_limit", highspy.kHighsInf)
+    h.setOptionValue("threads", threads)
     h.clearSolver()  # another choice's basis would skip presolve, which removes the closed sites
     try:
         t0 = time.perf_counter()
         relaxed = highs.relaxation_rounded_up(h, sf)
         t1 = time.perf_counter()
         fixed = None if relaxed is None else highs.fixed_integer_lp(h, sf, relaxed[1])
-        log.debug("priced sites %s: LP %.1f s, rounded-up dispatch LP %.1f s", np.flatnonzero(open_site).tolist(),
-                  t1 - t0, time.perf_counter() - t1)
+        log.debug("priced sites %s: LP %.1f s, rounded-up dispatch LP %.1f s%s", np.flatnonzero(open_site).tolist(),
+                  t1 - t0, time.perf_counter() - t1, "" if fixed is not None else ": no plan")
     finally:
         h.changeColsBounds(len(site_cols), site_cols, sf.col_lower[site_cols], sf.col_upper[site_cols])
     if fixed is None:

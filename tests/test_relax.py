@@ -218,31 +218,3 @@ def test_full_horizon_bound_is_below_the_optimum_and_verify_reports_the_gap():
     out = verify(plan, sc, SolveOptions(mip_gap=1e-9), bound_groups=8)
     assert out["full_horizon_lower_bound_usd_per_year"] == pytest.approx(bound, rel=1e-6)
     assert out["full_horizon_gap"] == pytest.approx(1 - bound / opt, abs=1e-6)
-
-
-def test_every_incumbent_choice_of_sites_is_collected_and_priced_as_a_plan_of_the_full_model():
-    from optimizer.strategy import _Pricer, _site_key, unpack_integers
-
-    sc = synthetic_scenario(10, 8, 3, 72, seed=4)
-    exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
-    inputs = build_inputs(sc)
-    sets = build_sets(inputs)
-    pm = build_model(inputs)
-    sf = highs.compile_model(pm.pyomo)
-    pricer = _Pricer(pm, sf, highs.to_highs(sf, {}), Progress())
-    rpm, _ = relaxed_model(inputs, sets, cluster_steps(inputs, 6))
-    rsf = highs.compile_model(rpm.pyomo)
-    rh = highs.to_highs(rsf, {"mip_rel_gap": 1e-9})
-    pricer.new_round(rh, rpm)
-    out = highs.run(rh, True)
-    assert out.status == "optimal" and pricer.found
-    final = _site_key(unpack_integers(rpm, out.x)["open_site"])
-    assert pricer.found[final] == pytest.approx(out.objective, rel=1e-9) == min(pricer.found.values())
-    assert pricer.relaxed_bound <= out.objective * (1 + 1e-9)
-    assert pricer.next_choice() == final  # the best choice first, then never again
-    pricer.tried.discard(final)
-    assert pricer.price_next() and len(pricer.plans) == 1
-    usd, choice = pricer.plans[0]
-    assert _site_key(choice["open_site"]) == final
-    assert usd >= exact * (1 - 1e-9)  # a plan of the full model: never below its optimum
-    assert pricer.best is not None and float(sf.c @ pricer.best[0] + sf.c0) * objective_unit_usd(inputs) == usd
