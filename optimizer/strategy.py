@@ -174,13 +174,19 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
             if np.isfinite(out.lower_bound):
                 progress.offer_bound(out.lower_bound * r_unit)
             if out.x is not None:
-                pricer.collect(unpack_integers(rpm, out.x)["open_site"], out.objective)
+                choice = unpack_integers(rpm, out.x)
+                pricer.collect(choice["open_site"], out.objective)
+                pricer.add_end(choice["open_site"])  # priced below if its score is below the best plan
+                if n_group >= nt:  # the groups are the hours: the MILP's own fleet is a plan
+                    pricer.price_fleet(choice)
 
-            def overdue() -> bool:  # search and price to the round's end (with no plan yet, on)
-                return time.perf_counter() >= round_end and pricer.best is not None
+            def overdue(end: float = round_end) -> bool:  # the round's time is up (with no plan yet, never)
+                return time.perf_counter() >= end and pricer.best is not None
 
+            # price what the searches found; search on here only without a plan (the next
+            # round's worker goes on searching beside its MILP)
             while len(pricer.plans) < SITE_CHOICES and not overdue():
-                if not pricer.step(overdue):
+                if not pricer.step(overdue, search=pricer.best is None):
                     break
             seconds = min(POLISH_S, 0.25 * (deadline - time.perf_counter()))
             if pricer.plans and seconds >= 1.0:
@@ -289,9 +295,9 @@ class _Pricer:
             self.searched.add(key)
             return key
 
-    def step(self, stop: Callable[[], bool]) -> bool:
-        """Price the next choice, or else search from the next start (until ``stop()``); False
-        when there is nothing left to do."""
+    def step(self, stop: Callable[[], bool], search: bool = True) -> bool:
+        """Price the next choice, or else (if ``search``) search from the next start until
+        ``stop()``; False when there is nothing left to do."""
         key = self.next_choice()
         if key is not None:
             self.progress.stage = "pricing a choice of sites on every hour"
@@ -299,7 +305,7 @@ class _Pricer:
             if priced is not None:
                 self._offer(*priced)
             return True
-        start = self.next_start()
+        start = self.next_start() if search else None
         if start is None or self.score is None:
             return False
         self.progress.stage = "searching choices of sites"
@@ -308,16 +314,28 @@ class _Pricer:
             self.ends[end] = score
         return True
 
+    def add_end(self, open_site: np.ndarray) -> None:
+        """Offer a choice of sites for pricing as if a search had ended there (scored now)."""
+        if self.score is None:
+            return
+        key = site_key(open_site)
+        score = self.score(key)
+        with self.lock:
+            self.ends[key] = score
+
+    def price_fleet(self, choice: dict[str, np.ndarray]) -> None:
+        """Price a whole integer choice (sites and replicas) on every hour as it is."""
+        self.h.clearSolver()  # the basis left is another choice's: presolve instead
+        self.h.setOptionValue("threads", self.threads_here())
+        fixed = highs.fixed_integer_lp(self.h, self.sf, pack_integers(self.pm, self.sf, choice))
+        if fixed is not None:
+            self._offer(fixed[0], fixed[1], choice)
+
     def polish(self, choice: dict[str, np.ndarray], seconds: float, options: dict[str, object]) -> None:
         """Re-size the replicas of ``choice`` (:func:`_polish`) and price the result."""
         better = _polish(self.pm, choice, seconds, options, self.progress)
-        if better is None:
-            return
-        self.h.clearSolver()  # the basis left is another choice's: presolve instead
-        self.h.setOptionValue("threads", self.threads_here())
-        again = highs.fixed_integer_lp(self.h, self.sf, pack_integers(self.pm, self.sf, better))
-        if again is not None:
-            self._offer(again[0], again[1], better)
+        if better is not None:
+            self.price_fleet(better)
 
     def _offer(self, x: np.ndarray, duals: np.ndarray, choice: dict[str, np.ndarray]) -> None:
         usd = float(self.sf.c @ x + self.sf.c0) * self.unit

@@ -110,6 +110,8 @@ def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_m
     assert out.status == "optimal" and pricer.found
     final = site_key(unpack_integers(rpm, out.x)["open_site"])
     assert pricer.found[final] == pytest.approx(out.objective, rel=1e-9) == min(pricer.found.values())
+    assert not pricer.step(lambda: False, search=False)  # nothing searched yet: nothing to price
+    assert not pricer.searched and not pricer.plans
     assert pricer.next_start() == final  # the best incumbent is searched from first, then never again
     pricer.searched.discard(final)
     while pricer.step(lambda: False):

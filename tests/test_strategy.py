@@ -31,3 +31,15 @@ def test_fast_plan_within_its_gap_and_bound_below_the_optimum(size, seed):
 def test_auto_picks_fast_only_for_large_models():
     small = solve(synthetic_scenario(5, 4, 2, 24))
     assert small.summary["strategy"] == "mip"
+
+
+def test_solves_in_one_process_may_ask_for_different_thread_counts():
+    """HiGHS's thread scheduler is set up by its first run; without a reset, a later solve asking
+    for another count got no solution."""
+    sc = synthetic_scenario(5, 4, 2, 24, seed=1)
+    objectives = []
+    for threads in (None, 2, 1, 2, None):
+        plan = solve(sc, SolveOptions(strategy="mip", threads=threads, mip_gap=1e-9), raise_on_failure=False)
+        assert plan.status == "optimal", threads
+        objectives.append(plan.summary["objective_usd_per_year"])
+    assert objectives == pytest.approx([objectives[0]] * len(objectives), rel=1e-9)
