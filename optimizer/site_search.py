@@ -88,6 +88,21 @@ def neighbours(key: bytes, candidates: np.ndarray, swaps: bool) -> Iterator[byte
             yield w.tobytes()
 
 
+def _improving(score: SiteScorer, keys: Iterator[bytes], than: float, stop: Callable[[], bool],
+               first: bool) -> tuple[bytes | None, float]:
+    """The best of ``keys`` scoring below ``than`` (``first``: the first such), and its score."""
+    step, step_score = None, than
+    for k in keys:
+        if stop():
+            break
+        s = score(k)
+        if s < step_score * (1 - 1e-9):
+            step, step_score = k, s
+            if first:
+                break
+    return step, step_score
+
+
 def local_search(score: SiteScorer, start: bytes, stop: Callable[[], bool] = lambda: False,
                  ) -> tuple[bytes, float]:
     """A choice of sites no single drop, add or swap improves, reached from ``start``, and its
@@ -95,21 +110,9 @@ def local_search(score: SiteScorer, start: bytes, stop: Callable[[], bool] = lam
     Returns early, with the best choice so far, once ``stop()`` is true."""
     best, best_score = start, score(start)
     while not stop():
-        step, step_score = None, best_score
-        for k in neighbours(best, score.candidates, swaps=False):
-            if stop():
-                break
-            s = score(k)
-            if s < step_score * (1 - 1e-9):
-                step, step_score = k, s
+        step, step_score = _improving(score, neighbours(best, score.candidates, False), best_score, stop, False)
         if step is None:
-            for k in neighbours(best, score.candidates, swaps=True):
-                if stop():
-                    break
-                s = score(k)
-                if s < best_score * (1 - 1e-9):
-                    step, step_score = k, s
-                    break
+            step, step_score = _improving(score, neighbours(best, score.candidates, True), best_score, stop, True)
         if step is None:
             break
         log.debug("site search: %s scores %.6g USD/yr", np.flatnonzero(key_sites(step)).tolist(), step_score)

@@ -94,18 +94,25 @@ def test_a_search_stops_when_asked():
     assert len(score.cache) == 1
 
 
-def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_model():
+def _round_one(threads: int):
+    """A world's exact optimum (USD/yr), sets, full model, a pricer with its first round started,
+    and that round's relaxed model and HiGHS instance (both on ``threads`` threads)."""
     sc = synthetic_scenario(10, 8, 3, 72, seed=4)
     exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
     inputs = build_inputs(sc)
     sets = build_sets(inputs)
     pm = build_model(inputs)
     sf = highs.compile_model(pm.pyomo)
-    pricer = _Pricer(pm, sf, highs.to_highs(sf, {}), Progress())
+    pricer = _Pricer(pm, sf, highs.to_highs(sf, {"threads": threads}), Progress())
     rpm, r_unit = relaxed_model(inputs, sets, cluster_steps(inputs, 6))
     rsf = highs.compile_model(rpm.pyomo)
-    rh = highs.to_highs(rsf, {"mip_rel_gap": 1e-9})
+    rh = highs.to_highs(rsf, {"threads": threads, "mip_rel_gap": 1e-9})
     pricer.new_round(rh, rpm, rsf, r_unit)
+    return exact, inputs, sets, sf, pricer, rpm, rh
+
+
+def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_model():
+    exact, inputs, sets, sf, pricer, rpm, rh = _round_one(1)
     out = highs.run(rh, True)
     assert out.status == "optimal" and pricer.found
     final = site_key(unpack_integers(rpm, out.x)["open_site"])
@@ -129,17 +136,7 @@ def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_m
 def test_the_worker_searches_and_prices_while_a_milp_runs_on_two_threads():
     """HiGHS refuses a run from a second thread asking for its own thread count while a MILP runs;
     the worker must still price plans (it runs on one thread)."""
-    sc = synthetic_scenario(10, 8, 3, 72, seed=4)
-    exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
-    inputs = build_inputs(sc)
-    sets = build_sets(inputs)
-    pm = build_model(inputs)
-    sf = highs.compile_model(pm.pyomo)
-    pricer = _Pricer(pm, sf, highs.to_highs(sf, {"threads": 2}), Progress())
-    rpm, r_unit = relaxed_model(inputs, sets, cluster_steps(inputs, 6))
-    rsf = highs.compile_model(rpm.pyomo)
-    rh = highs.to_highs(rsf, {"threads": 2, "mip_rel_gap": 1e-9})
-    pricer.new_round(rh, rpm, rsf, r_unit)
+    exact, _, _, _, pricer, _, rh = _round_one(2)
     held = []
 
     def hold(event) -> None:  # keep the MILP running until the worker has priced a plan
