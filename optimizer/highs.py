@@ -218,6 +218,15 @@ def option_value(h: highspy.Highs, name: str) -> object:
     return v[1] if isinstance(v, tuple) else v
 
 
+def fresh_run(h: highspy.Highs, threads: int) -> None:
+    """Prepare ``h`` for a run on another choice of fixed columns, on ``threads`` threads: its
+    basis and solution are dropped, because a basis left by another choice makes HiGHS skip
+    presolve (which removes what that choice fixes away; without it, LPs of millions of columns
+    ran for minutes)."""
+    h.clearSolver()
+    h.setOptionValue("threads", threads)
+
+
 def set_start(h: highspy.Highs, x: np.ndarray) -> None:
     """Hand HiGHS a complete solution ``x`` as its starting incumbent."""
     sol = highspy.HighsSolution()

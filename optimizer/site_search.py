@@ -61,8 +61,7 @@ class SiteScorer:
             if key not in self.cache:
                 v = key_sites(key)
                 self.h.changeColsBounds(len(self.cols), self.cols, v, v)
-                self.h.clearSolver()  # presolve removes the closed sites; a stale basis would skip it
-                self.h.setOptionValue("threads", self.threads())
+                highs.fresh_run(self.h, self.threads())
                 out = highs.run(self.h, False)
                 if out.status not in ("optimal", "infeasible"):
                     raise RuntimeError(f"site search: HiGHS ended with {out.highs_status!r} scoring a choice of sites")

@@ -107,28 +107,31 @@ class Progress:
         with _alongside("fast-progress", beat):
             yield
 
-    def watch_bound(self, h: highspy.Highs, unit_usd: float, stall_s: float = STALL_S) -> None:
-        """Take ``h``'s MIP dual bound (objective units, ``unit_usd`` USD each) as it rises, and
-        stop ``h`` once it has an incumbent and its bound rose by less than ``STALL_GAIN`` over
-        the last ``stall_s`` seconds (its own gap then closes by branching, slowly)."""
-        history: list[tuple[float, float]] = []
 
-        def tick(event: highspy.highs.HighsCallbackEvent) -> None:
-            bound = float(event.data_out.mip_dual_bound)
-            if not (np.isfinite(bound) and abs(bound) < 1e30):
-                return
-            self.offer_bound(bound * unit_usd)
-            now = time.perf_counter()
-            history.append((now, bound))
-            while len(history) > 1 and history[1][0] <= now - stall_s:
-                history.pop(0)
-            has_plan = abs(float(event.data_out.objective_function_value)) < 1e30
-            if has_plan and history[0][0] <= now - stall_s and bound - history[0][1] < STALL_GAIN * abs(bound):
-                log.debug("relaxed MILP stalled: bound %.6g USD/yr, was %.6g %.0f s ago", bound * unit_usd,
-                          history[0][1] * unit_usd, now - history[0][0])
-                event.data_in.user_interrupt = True
+def stop_when_stalled(h: highspy.Highs, unit_usd: float, stall_s: float = STALL_S,
+                      on_bound: Callable[[float], None] | None = None) -> None:
+    """Hand ``h``'s MIP dual bound, in USD (objective units times ``unit_usd``), to ``on_bound``
+    as it rises, and stop ``h`` once it has an incumbent and its bound rose by less than
+    ``STALL_GAIN`` over the last ``stall_s`` seconds (its own gap then closes by branching, slowly)."""
+    history: list[tuple[float, float]] = []
 
-        h.cbMipInterrupt.subscribe(tick)
+    def tick(event: highspy.highs.HighsCallbackEvent) -> None:
+        bound = float(event.data_out.mip_dual_bound)
+        if not (np.isfinite(bound) and abs(bound) < 1e30):
+            return
+        if on_bound is not None:
+            on_bound(bound * unit_usd)
+        now = time.perf_counter()
+        history.append((now, bound))
+        while len(history) > 1 and history[1][0] <= now - stall_s:
+            history.pop(0)
+        has_plan = abs(float(event.data_out.objective_function_value)) < 1e30
+        if has_plan and history[0][0] <= now - stall_s and bound - history[0][1] < STALL_GAIN * abs(bound):
+            log.debug("relaxed MILP stalled: bound %.6g USD/yr, was %.6g %.0f s ago", bound * unit_usd,
+                      history[0][1] * unit_usd, now - history[0][0])
+            event.data_in.user_interrupt = True
+
+    h.cbMipInterrupt.subscribe(tick)
 
 
 def first_groups(n_time: int, nonzeros_per_step: float = 0.0) -> int:
@@ -167,7 +170,7 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
             if pricer.best is not None:  # the best plan so far is feasible in the relaxation too
                 highs.warm_start(rh, rsf, pack_integers(rpm, rsf, pricer.best[2]))
             progress.stage = f"bounding on {n_group} groups of hours"
-            progress.watch_bound(rh, r_unit, np.inf if n_group >= nt else STALL_S)
+            stop_when_stalled(rh, r_unit, np.inf if n_group >= nt else STALL_S, progress.offer_bound)
             pricer.new_round(rh, rpm, rsf, r_unit)
             with pricer.pricing_alongside():
                 out = highs.run(rh, True)
@@ -325,8 +328,7 @@ class _Pricer:
 
     def price_fleet(self, choice: dict[str, np.ndarray]) -> None:
         """Price a whole integer choice (sites and replicas) on every hour as it is."""
-        self.h.clearSolver()  # the basis left is another choice's: presolve instead
-        self.h.setOptionValue("threads", self.threads_here())
+        highs.fresh_run(self.h, self.threads_here())
         fixed = highs.fixed_integer_lp(self.h, self.sf, pack_integers(self.pm, self.sf, choice))
         if fixed is not None:
             self._offer(fixed[0], fixed[1], choice)
@@ -390,8 +392,7 @@ def _price_sites(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs, op
     site_cols = np.arange(sites.offset, sites.offset + sites.size, dtype=np.int32)
     h.changeColsBounds(len(site_cols), site_cols, open_site, open_site)
     h.setOptionValue("time_limit", highspy.kHighsInf)
-    h.setOptionValue("threads", threads)
-    h.clearSolver()  # another choice's basis would skip presolve, which removes the closed sites
+    highs.fresh_run(h, threads)
     try:
         t0 = time.perf_counter()
         relaxed = highs.relaxation_rounded_up(h, sf)

@@ -37,7 +37,7 @@ from optimizer.relax import (
 from optimizer.results import build_results, summarize, total_cost_usd
 from optimizer.scenario import Scenario
 from optimizer.solve import Plan, SolveOptions, solve_model
-from optimizer.strategy import FIRST_ROUND_NONZEROS, Progress
+from optimizer.strategy import FIRST_ROUND_NONZEROS, stop_when_stalled
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _dispatch_in_chunks(inputs: xr.Dataset, sets: IndexSets, fix: dict[str, np.n
 def full_horizon_bound(inputs: xr.Dataset, sets: IndexSets, groups: int, opts: SolveOptions) -> float | None:
     """A proven lower bound (USD/year) on the optimum of the model of ``inputs``: the dual bound
     of its time-aggregation relaxation on ``groups`` groups of hours, the peak hour of total
-    demand on its own, once it stalls (see :meth:`Progress.watch_bound`). None where the
+    demand on its own, once it stalls (:func:`optimizer.strategy.stop_when_stalled`). None where the
     relaxation does not apply or finds no bound."""
     reason = unsupported(inputs, sets)
     if reason is not None:
@@ -183,6 +183,6 @@ def full_horizon_bound(inputs: xr.Dataset, sets: IndexSets, groups: int, opts: S
     pm, unit = relaxed_model(inputs, sets, cluster_steps(inputs, groups, np.array([peak_hour(inputs)])))
     sf = highs.compile_model(pm.pyomo)
     h = highs.to_highs(sf, opts.highs_options())
-    Progress().watch_bound(h, unit)  # stop once the bound stalls (it is all that is wanted here)
+    stop_when_stalled(h, unit)  # the bound is all that is wanted here
     out = highs.run(h, True)
     return out.lower_bound * unit if np.isfinite(out.lower_bound) else None
