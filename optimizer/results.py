@@ -8,7 +8,7 @@ import xarray as xr
 from optimizer.inputs import crf
 from optimizer.model import PlanningModel
 from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
-from optimizer.model.power import floored_cf
+from optimizer.model.power import battery_export_sites, floored_cf
 from optimizer.model.sets import MTOK
 
 FLOW_TOL_MTOK = 1e-9
@@ -67,6 +67,11 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
             onsite[name][o] = val(name).reshape(len(o), nt)
         for name in caps:
             caps[name][o] = val(name)
+    pool = battery_export_sites(inp, s)
+    for name in ("battery_charge_onsite", "battery_discharge_onsite", "battery_soc_onsite"):
+        onsite[name] = np.zeros((ns, nt))
+        if len(pool):
+            onsite[name][pool] = val(name).reshape(len(pool), nt)
 
     ds = xr.Dataset(coords={d: inp.coords[d] for d in ("site", "gpu", "llm", "market", "time")})
     ds = ds.assign_coords(
@@ -116,9 +121,12 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
         ds[out] = _attrs(xr.DataArray(caps[name], dims="site"), unit, desc)
     series = {"battery_charge": ("battery_charge_mw", "MW"), "battery_discharge": ("battery_discharge_mw", "MW"),
               "battery_soc": ("battery_soc_mwh", "MWh"), "curtailment": ("curtailed_mw", "MW"),
-              "export": ("export_mw", "MW")}
+              "export": ("export_mw", "MW"), "battery_charge_onsite": ("battery_charge_onsite_mw", "MW"),
+              "battery_discharge_onsite": ("battery_discharge_onsite_mw", "MW"),
+              "battery_soc_onsite": ("battery_soc_onsite_mwh", "MWh")}
     for name, (out, unit) in series.items():
-        ds[out] = _attrs(xr.DataArray(onsite[name], dims=("site", "time")), unit, name.replace("_", " "))
+        desc = name.replace("_onsite", " of on-site-generated energy (sites whose battery may feed exports)")
+        ds[out] = _attrs(xr.DataArray(onsite[name], dims=("site", "time")), unit, desc.replace("_", " "))
 
     ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * xr.apply_ufunc(floored_cf, inp["solar_cf"]),
                                        "MW", "on-site solar output")

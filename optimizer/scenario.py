@@ -217,7 +217,8 @@ class Site(_Strict):
     wind: Generator | None = Field(None, description="on-site wind option")
     battery: Battery | None = Field(None, description="on-site battery option")
     export_price_usd_per_mwh: Series | None = Field(
-        None, description="price paid for surplus on-site power sent to the grid (None = no export)")
+        None, description="price paid for on-site generation sent to the grid, directly or through the battery; "
+        "grid power is never sold back (docs/math.md, export_onsite); may exceed the energy price (None = no export)")
     name: str | None = None
 
     @property

@@ -23,6 +23,13 @@ def _onsite(inputs: xr.Dataset, sets: IndexSets) -> dict[str, np.ndarray]:
     }
 
 
+def battery_export_sites(inputs: xr.Dataset, sets: IndexSets) -> np.ndarray:
+    """On-site sites (indices into ``site``) whose battery may feed exports: they have both a battery
+    option and an export price, so the on-site share of their battery is tracked."""
+    opt = _onsite(inputs, sets)
+    return sets.onsite_site[opt["battery"] & opt["export"]]
+
+
 def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     """``facility_power[s,t]`` (MW) at active sites; at on-site sites also grid imports, on-site
     capacities, battery flows and state of charge, curtailment and exports."""
@@ -49,6 +56,11 @@ def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
               ub=np.repeat(np.where(opt["battery"], np.inf, 0), nt))
     b.add_var("curtailment", no * nt, "MW", "on-site generation not used")
     b.add_var("export", no * nt, "MW", "on-site power sold to the grid", ub=np.repeat(np.where(opt["export"], np.inf, 0), nt))
+    nb = len(battery_export_sites(inputs, sets))
+    if nb:  # where a battery may feed exports, the share of its flows and charge that came from on-site generation
+        b.add_var("battery_charge_onsite", nb * nt, "MW", "battery charging from on-site generation")
+        b.add_var("battery_discharge_onsite", nb * nt, "MW", "battery discharging of on-site-generated energy")
+        b.add_var("battery_soc_onsite", nb * nt, "MWh", "on-site-generated energy held in the battery")
 
 
 def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
@@ -191,6 +203,7 @@ def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, p
                            ("battery_discharge_limit", "battery_discharge", "battery_power")):
         b.add_rows(name, no * nt, [(r, v[var].cols(), 1.0), (r, v[cap].cols(per), -1.0)], lb=None, ub=0.0,
                    description=f"{var} within {cap}")
+    _export_onsite(b, inputs, sets, solar_cf, wind_cf, prev, eta)
     grid_mw = np.repeat(inputs["grid_limit_mw"].values[o], nt)
     b.add_rows(
         "export_limit", no * nt,
@@ -221,3 +234,48 @@ def _onsite_constraints(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, p
                * crf(rate, blife) / objective_unit_usd(inputs))
     export_price = np.nan_to_num(inputs["export_price_usd_per_mwh"].transpose("site", "time").values[o])
     b.add_cost(v["export"].cols(), -(export_price * inputs["weight_h"].values[None, :]).ravel() / objective_unit_usd(inputs))
+
+
+def _export_onsite(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, solar_cf: np.ndarray,
+                   wind_cf: np.ndarray, prev: np.ndarray, eta: np.ndarray) -> None:
+    """``export_onsite``: exports, curtailment and on-site-origin battery charging within the hour's
+    on-site generation plus on-site-origin battery discharge; where a battery may feed exports, the
+    on-site share of its flows is tracked by ``battery_onsite_balance`` and the three
+    ``battery_onsite_*_limit`` rows (docs/math.md, "Exports")."""
+    nt = sets.n_time
+    opt = _onsite(inputs, sets)
+    ex = np.flatnonzero(opt["export"])  # positions within the on-site sites
+    if not len(ex):
+        return
+    v = b.variables
+    r = np.arange(len(ex) * nt)
+    per = np.repeat(ex, nt)
+    terms = [(r, v["export"].cols().reshape(-1, nt)[ex].ravel(), 1.0),
+             (r, v["curtailment"].cols().reshape(-1, nt)[ex].ravel(), 1.0),
+             (r, v["solar_capacity"].cols(per), -solar_cf.reshape(-1, nt)[ex].ravel()),
+             (r, v["wind_capacity"].cols(per), -wind_cf.reshape(-1, nt)[ex].ravel())]
+    pool = opt["battery"][ex]  # export sites whose battery may feed exports, in the order of the pool variables
+    if pool.any():
+        rp = (np.flatnonzero(pool)[:, None] * nt + np.arange(nt)).ravel()  # their rows of export_onsite
+        terms += [(rp, v["battery_charge_onsite"].cols(), 1.0), (rp, v["battery_discharge_onsite"].cols(), -1.0)]
+    b.add_rows("export_onsite", len(r), terms, lb=None, ub=0.0,
+               description="exports and curtailment come from the hour's on-site generation or on-site-origin "
+                           "battery energy, never from grid imports")
+    if not pool.any():
+        return
+    nb = int(pool.sum())
+    rb = np.arange(nb * nt)
+    e = np.repeat(eta[ex[pool]], nt)
+    soc = v["battery_soc_onsite"].cols().reshape(nb, nt)
+    b.add_rows(
+        "battery_onsite_balance", nb * nt,
+        [(rb, soc.ravel(), 1.0), (rb, soc[:, prev].ravel(), -1.0), (rb, v["battery_charge_onsite"].cols(), -e),
+         (rb, v["battery_discharge_onsite"].cols(), 1 / e)],
+        lb=0.0, ub=0.0, description="on-site-origin energy in the battery carried hour to hour, cyclic",
+    )
+    for name, part, whole in (("battery_onsite_charge_limit", "battery_charge_onsite", "battery_charge"),
+                              ("battery_onsite_discharge_limit", "battery_discharge_onsite", "battery_discharge"),
+                              ("battery_onsite_soc_limit", "battery_soc_onsite", "battery_soc")):
+        b.add_rows(name, nb * nt, [(rb, v[part].cols(), 1.0), (rb, v[whole].cols().reshape(-1, nt)[ex[pool]].ravel(),
+                                                               -1.0)],
+                   lb=None, ub=0.0, description=f"{part} within {whole}")
