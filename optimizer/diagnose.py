@@ -1,6 +1,25 @@
-"""Explain infeasible plans in the user's terms: which demand cannot be met, and which limit stops it."""
+"""Explain infeasible plans in the user's terms: which demand cannot be met, and which limit stops it.
+
+Two kinds of problem, each explained by the limit that actually blocks it:
+
+* **no route** (:func:`unservable_demand`, checked before solving, no solve): demand that must be
+  served has no site that may serve it. The checks are taken one at a time, per site: latency
+  (``llms.<id>.max_rtt_ms``), data sovereignty (``markets.<id>.served_from``), accelerators
+  (``gpus.<id>.available_in`` or a ``policy`` rule set, named with the country it forbids), and a
+  grid limit too small for one idle replica.
+* **capacity** (:func:`explain_infeasible`): an *elastic re-solve* lets every demand go unserved at
+  a high penalty and reports what stays unserved. With carbon limits (``carbon.cap_t_per_year``,
+  ``carbon.cap_t_per_year_by_country``, ``carbon.hourly_matching``), a second elastic re-solve
+  without them tells whether they are the cause; for a cap that is, a *least-emissions solve*
+  (:func:`least_emissions`: the model with the cap's row made the objective) gives a proven lower
+  bound on the emissions of any plan that serves all demand. See docs/math.md, *Explaining
+  infeasible scenarios*.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import numpy as np
 import xarray as xr
@@ -10,14 +29,95 @@ from optimizer.scenario import Scenario
 
 ELASTIC_PENALTY_USD_PER_MTOK = 1e4
 """Penalty used in the elastic re-solve that locates unservable demand."""
+ELASTIC_TIME_LIMIT_S = 60.0
+"""Time limit of each elastic re-solve."""
+ELASTIC_MIP_GAP = 1e-2
+"""Relative MIP gap of each elastic re-solve."""
+ELASTIC_NOISE = 2 * ELASTIC_MIP_GAP
+"""Share of a demand's unserved volume within which two elastic re-solves count as equal (their
+objectives are mostly the unserved penalty, each known within the MIP gap)."""
+LEAST_EMISSIONS_TIME_LIMIT_S = 30.0
+"""Time limit of each least-emissions solve (its proven bound is reported even if it stops early)."""
+NEAREST = 3
+"""Sites named in a one-line message (the nearest first)."""
+DETAIL_SITES = 5
+"""Sites given a detail line each in ``tokenomics diagnose`` (the nearest first)."""
 
 
 def _names(coord: xr.DataArray, idx: np.ndarray) -> str:
     return ", ".join(str(v) for v in coord.values[idx]) or "none"
 
 
-def unservable_demand(pm: PlanningModel) -> list[str]:
-    """Demand (market, LLM) that must be served but has no route at all, with the reason."""
+def _countries(values: list[str] | np.ndarray) -> str:
+    return "[" + ", ".join(sorted({str(v) for v in values})) + "]"
+
+
+def _tonnes(x: float) -> str:
+    """Tonnes for a message: ``38,730``, ``623.2``, ``100``."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def _floor(x: float, digits: int = 4) -> str:
+    """``x`` rounded down to ``digits`` significant figures (so that "at least" stays true)."""
+    if x <= 0 or not math.isfinite(x):
+        return _tonnes(max(x, 0.0))
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    text = f"{math.floor(x / step + 1e-9) * step:,.{max(0, -int(math.floor(math.log10(step))))}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# --------------------------------------------------------------------------- no route
+
+
+def _gpu_blocks(sc: Scenario | None, site: str, gpu: str, short: bool = False) -> list[str]:
+    """Why ``gpu`` may not be installed at ``site``: its ``available_in``, or a rule of a policy rule
+    set (``short``: without the GPU, the country and the rule set's title)."""
+    if sc is None:
+        return ["available_in or the policy" if short else "available_in or the policy forbids it there"]
+    from optimizer import policies
+
+    s, g = sc.sites[site], sc.gpus[gpu]
+    out = []
+    if g.available_in is not None and s.country not in g.available_in:
+        out.append("available_in" if short else f"gpus.{gpu}.available_in is {_countries(g.available_in)}")
+    for pid in [sc.policy] if isinstance(sc.policy, str) else sc.policy or []:
+        rs = policies.load(pid)
+        for r in rs.rules:
+            one = dataclasses.replace(rs, rules=(r,))
+            if policies.denied_mask([one], np.array([s.country]), np.array([s.state_funded]), [gpu], [g.made_in])[0, 0]:
+                what = gpu if (gpu in r.gpus or "*" in r.gpus) else f"{gpu} (made in {g.made_in}, not {s.country})"
+                where = " at state-funded sites" if r.sites == "state_funded" else ""
+                out.append(f"policy rule set {rs.id}" if short else
+                           f"policy rule set {rs.id} ({rs.name}) denies {what} in {s.country}{where}")
+                break
+    return out or ["available_in or the policy forbids it there"]
+
+
+def _replica_fits(inp: xr.Dataset, l: int) -> np.ndarray:
+    """(site, gpu): one idle replica of llm ``l`` on the accelerator fits the site's grid limit (as in
+    :func:`optimizer.model.sets.build_sets`; always at sites with on-site supply)."""
+    k = (inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values)[None, :]
+    idle_mw = np.nan_to_num(k * inp["idle_power_kw_per_gpu"].values[None, :]) / 1000.0
+    pue_min = inp["pue"].transpose("site", "time").values.min(axis=1)[:, None]
+    fits = pue_min * idle_mw <= inp["grid_limit_mw"].values[:, None] * (1 + 1e-9)
+    return fits | inp["has_onsite"].values.astype(bool)[:, None]
+
+
+def _site_list(inp: xr.Dataset, idx: np.ndarray, lat: np.ndarray, limit: int = NEAREST) -> str:
+    """``texas (US) 45 ms, …`` for sites ``idx``, the nearest first, at most ``limit`` named."""
+    idx = idx[np.argsort(lat[idx], kind="stable")]
+    names = [f"{inp['site'].values[i]} ({inp['site_country'].values[i]}) {lat[i]:g} ms" for i in idx[:limit]]
+    more = f" and {len(idx) - limit} more" if len(idx) > limit else ""
+    return ", ".join(names) + more
+
+
+def unservable_demand(pm: PlanningModel, sc: Scenario | None = None, detail: bool = False) -> list[str]:
+    """Demand (market, LLM) that must be served but has no route at all, with the check that blocks it.
+
+    No solve: the checks are those that decide which routes exist (see :mod:`optimizer.model.sets`).
+    With the scenario ``sc`` the accelerator check names ``available_in`` or the policy rule set;
+    ``detail`` adds an indented line per listed site (the nearest :data:`DETAIL_SITES`).
+    """
     inp, s = pm.inputs, pm.sets
     penalty = inp["unserved_penalty_usd_per_mtok"].values
     served = np.zeros(s.demanded.shape, bool)
@@ -26,28 +126,99 @@ def unservable_demand(pm: PlanningModel) -> list[str]:
     lat = inp["latency_ms"].transpose("site", "market").values
     allowed = policy.gpu_allowed(inp)
     runs = policy.runs_on(inp)
-    route_ok = policy.route_ok(inp)
+    sov = inp["route_allowed"].transpose("site", "market").values.astype(bool)
+    country = inp["site_country"].values.astype(str)
+    site = inp["site"].values
     for m, l in zip(*np.nonzero(s.demanded & ~served & ~np.isfinite(penalty)[:, None]), strict=True):
         market, llm = str(inp["market"].values[m]), str(inp["llm"].values[l])
-        listed = np.isfinite(lat[:, m])
-        reach = route_ok[:, m, l]
-        rtt = inp["max_rtt_ms"].values[l]
+        ms = lat[:, m]
+        listed = np.isfinite(ms)
+        rtt = float(inp["max_rtt_ms"].values[l])
+        near = listed & (np.nan_to_num(ms, nan=np.inf) <= rtt if math.isfinite(rtt) else True)
+        gpu_ok = (allowed & runs[l][None, :]).any(axis=1)
+        rtt_field = f"llms.{llm}.max_rtt_ms={rtt:g} ms"
+        sf_field = f"markets.{market}.served_from"
+        sf_list = (sc.markets[market].served_from if sc is not None else None) or sorted(set(country[sov[:, m]]))
         if not runs[l].any():
             why = f"no accelerator has a throughput for {llm} (llms.{llm}.throughput is empty)"
         elif not listed.any():
-            why = f"latency_ms lists no site for market {market}"
-        elif not reach.any():
-            why = (f"no site is within max_rtt_ms={rtt:g} ms of {market} and allowed by its served_from "
-                   f"(listed sites: {_names(inp['site'], np.flatnonzero(listed))})")
-        elif not (allowed[reach][:, runs[l]]).any():
-            why = (f"no site within reach ({_names(inp['site'], np.flatnonzero(reach))}) may install an accelerator "
-                   f"that runs {llm} ({_names(inp['gpu'], np.flatnonzero(runs[l]))}): available_in or the policy "
-                   "forbids them there")
+            why = (f"latency_ms lists no site for market {market} (and no site and the market both have "
+                   "coordinates to derive one)")
+        elif not near.any():
+            why = f"no site is within {rtt_field} of {market}: nearest {_site_list(inp, np.flatnonzero(listed), ms)}"
+            if not sov[listed, m].any():
+                why += f"; {sf_field} {_countries(sf_list)} also excludes every one of them"
+        elif not (near & sov[:, m]).any():
+            within = f"within {rtt_field}" if math.isfinite(rtt) else "with a latency entry"
+            why = (f"{sf_field} allows only {_countries(sf_list)}; the sites {within} of {market} are in other "
+                   f"countries: {_site_list(inp, np.flatnonzero(near), ms)}")
+            far = listed & ~near & sov[:, m]
+            if far.any():
+                why += f"; the sites in {_countries(sf_list)} are beyond max_rtt_ms: {_site_list(inp, np.flatnonzero(far), ms)}"
+            elif math.isfinite(rtt):
+                why += f"; no site with a latency entry is in {_countries(sf_list)}"
+        elif not (near & sov[:, m] & gpu_ok).any():
+            reach = np.flatnonzero(near & sov[:, m])
+            reasons: dict[str, list[str]] = {}
+            for i in reach[np.argsort(ms[reach], kind="stable")]:
+                for g in np.flatnonzero(runs[l]):
+                    for r in _gpu_blocks(sc, str(site[i]), str(inp["gpu"].values[g])):
+                        reasons.setdefault(r, []).append(f"{site[i]} ({country[i]})")
+            why = (f"no site within reach ({_names(inp['site'], reach)}) may install an accelerator that runs "
+                   f"{llm} ({_names(inp['gpu'], np.flatnonzero(runs[l]))}): "
+                   + "; ".join(f"{r}: {', '.join(v[:NEAREST])}{f' and {len(v) - NEAREST} more' if len(v) > NEAREST else ''}"
+                               for r, v in reasons.items()))
         else:
-            why = (f"the grid_limit_mw of the sites within reach ({_names(inp['site'], np.flatnonzero(reach))}) "
-                   f"cannot power even one idle replica of an accelerator that runs {llm}")
+            reach = np.flatnonzero(near & sov[:, m] & gpu_ok)
+            limits = ", ".join(f"{site[i]} {inp['grid_limit_mw'].values[i]:g} MW" for i in reach)
+            k = inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values
+            pue = inp["pue"].transpose("site", "time").values.min(axis=1)
+            need = min(float(pue[i] * k[g] * inp["idle_power_kw_per_gpu"].values[g] / 1000.0)
+                       for i in reach for g in np.flatnonzero(allowed[i] & runs[l]))
+            why = (f"the grid_limit_mw of the sites within reach ({limits}) "
+                   f"cannot power even one idle replica of an accelerator that runs {llm} "
+                   f"(the smallest needs {need:.3g} MW with PUE)")
         problems.append(f"market {market}, llm {llm}: demand cannot be served: {why}")
+        if detail:
+            problems.extend(_route_details(inp, m, l, near, sov[:, m], allowed & runs[l][None, :], rtt, sf_field, sc))
     return problems
+
+
+def _route_details(inp: xr.Dataset, m: int, l: int, near: np.ndarray, sov: np.ndarray, ok_gpu: np.ndarray,
+                   rtt: float, sf_field: str, sc: Scenario | None) -> list[str]:
+    """One line per listed site (nearest first): latency against the limit, country against
+    ``served_from``, accelerators allowed for the LLM, grid limit."""
+    ms = inp["latency_ms"].transpose("site", "market").values[:, m]
+    listed = np.flatnonzero(np.isfinite(ms))
+    if not len(listed):
+        return [f"    no site has a latency to {inp['market'].values[m]} (latency_ms, or coordinates)"]
+    llm = inp["llm"].values[l]
+    runs = policy.runs_on(inp)[l]
+    fits = _replica_fits(inp, l)
+    out = []
+    for i in listed[np.argsort(ms[listed], kind="stable")][:DETAIL_SITES]:
+        sid, c = str(inp["site"].values[i]), str(inp["site_country"].values[i])
+        lat_txt = (f"{ms[i]:g} ms ({'within' if near[i] else 'above'} llms.{llm}.max_rtt_ms={rtt:g} ms)"
+                   if math.isfinite(rtt) else f"{ms[i]:g} ms (no latency limit)")
+        gpus = [str(g) for g, ok in zip(inp["gpu"].values, ok_gpu[i], strict=True) if ok]
+        by_reason: dict[str, list[str]] = {}
+        for g in np.flatnonzero(runs & ~ok_gpu[i]):
+            gid = str(inp["gpu"].values[g])
+            by_reason.setdefault(" and ".join(_gpu_blocks(sc, sid, gid, short=True)), []).append(gid)
+        blocked = [f"{', '.join(v)} by {r}" for r, v in by_reason.items()]
+        line = (f"    site {sid}: {lat_txt}; in {c} ({'allowed' if sov[i] else 'excluded'} by {sf_field}); "
+                f"accelerators allowed for {llm}: {', '.join(gpus) or 'none'}"
+                + (f" (not allowed: {'; '.join(blocked)})" if blocked else "")
+                + f"; grid limit {inp['grid_limit_mw'].values[i]:g} MW")
+        if gpus and not (fits[i] & ok_gpu[i]).any():
+            line += " (too small for one idle replica)"
+        out.append(line)
+    if len(listed) > DETAIL_SITES:
+        out.append(f"    … and {len(listed) - DETAIL_SITES} more sites with a latency to {inp['market'].values[m]}")
+    return out
+
+
+# --------------------------------------------------------------------------- capacity
 
 
 def _grid_use_mw(ds: xr.Dataset) -> np.ndarray:
@@ -72,14 +243,20 @@ def _binding_limits(pm: PlanningModel, ds: xr.Dataset, sites: np.ndarray, hours:
                        f"replica (peak draw {peak:.3g} MW)")
         elif limit == 0:
             out.append(f"{inp['site'].values[i]} has grid_limit_mw 0")
-    gpus = ds["gpus"]
+    for c, held, cap, types in _supply_caps(inp, ds):
+        if held >= cap - 1e-6 and any(str(inp["site_country"].values[i]) == c for i in sites):
+            out.append(f"supply cap of {cap:,.0f} {'/'.join(types)} in {c} is used up")
+    return out
+
+
+def _supply_caps(inp: xr.Dataset, ds: xr.Dataset) -> list[tuple[str, float, float, list[str]]]:
+    """(country, GPUs held in the plan, cap, GPU types) of each supply cap."""
+    out = []
     for c in range(inp.sizes.get("cap", 0)):
         country = str(inp["cap_country"].values[c])
         types = [str(g) for g, on in zip(inp["gpu"].values, inp["cap_gpu"].values[c], strict=True) if on]
-        held = float(gpus.where(ds["site_country"] == country, 0).sel(gpu=types).sum())
-        cap = float(inp["cap_max_gpus"].values[c])
-        if held >= cap - 1e-6 and any(str(inp["site_country"].values[i]) == country for i in sites):
-            out.append(f"supply cap of {cap:,.0f} {'/'.join(types)} in {country} is used up")
+        held = float(ds["gpus"].where(ds["site_country"] == country, 0).sel(gpu=types).sum())
+        out.append((country, held, float(inp["cap_max_gpus"].values[c]), types))
     return out
 
 
@@ -90,61 +267,317 @@ def _hours_text(idx: np.ndarray, time: np.ndarray) -> str:
     return f"{len(idx)} of {len(time)} hours (first: {first.replace('T', ' ')}:00)"
 
 
-def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) -> list[str]:
-    """Re-solve with every demand allowed to go unserved at a high penalty (an elastic re-solve)
-    and report what stays unserved (market, LLM, hours, share) and which limits bind there."""
+def _hour_ranges(idx: np.ndarray, time: np.ndarray, limit: int = 6) -> str:
+    """``2025-01-01 00:00–05:00, 2025-01-01 18:00–23:00`` for runs of consecutive modelled hours."""
+    def h(i: int) -> str:
+        return np.datetime_as_string(time[i], unit="h").replace("T", " ") + ":00"
+
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) != 1) + 1) if len(idx) else []
+    parts = [h(r[0]) if len(r) == 1 else f"{h(r[0])}–{h(r[-1])[-5:]}" if h(r[0])[:10] == h(r[-1])[:10]
+             else f"{h(r[0])}–{h(r[-1])}" for r in runs[:limit]]
+    return ", ".join(parts) + (f" and {len(runs) - limit} more runs" if len(runs) > limit else "")
+
+
+def _without(sc: Scenario, caps: bool = False, hourly: bool = False, cap_key: str | None = None) -> Scenario:
+    """``sc`` with carbon limits removed: all caps, the hourly matching target, or one cap
+    (``cap_key``: ``"total"`` or a country)."""
+    c = sc.carbon
+    upd: dict[str, object] = {}
+    if caps or cap_key == "total":
+        upd["cap_t_per_year"] = None
+    if caps:
+        upd["cap_t_per_year_by_country"] = {}
+    elif cap_key not in (None, "total"):
+        upd["cap_t_per_year_by_country"] = {k: v for k, v in c.cap_t_per_year_by_country.items() if k != cap_key}
+    if hourly:
+        upd["hourly_matching"] = 0.0
+    return sc.model_copy(update={"carbon": c.model_copy(update=upd)})
+
+
+def _elastic_plan(sc: Scenario) -> xr.Dataset | None:
+    """The elastic re-solve: every demand may go unserved at :data:`ELASTIC_PENALTY_USD_PER_MTOK`."""
     from optimizer.solve import SolveOptions, solve
 
     elastic = sc.model_copy(update={"unserved_penalty_usd_per_mtok": ELASTIC_PENALTY_USD_PER_MTOK,
                                     "markets": {k: v.model_copy(update={"unserved_penalty_usd_per_mtok": None})
                                                 for k, v in sc.markets.items()}})
-    plan = solve(elastic, SolveOptions(time_limit_s=60, mip_gap=1e-2), raise_on_failure=False)
-    if plan.dataset is None:
+    return solve(elastic, SolveOptions(time_limit_s=ELASTIC_TIME_LIMIT_S, mip_gap=ELASTIC_MIP_GAP),
+                 raise_on_failure=False).dataset
+
+
+def least_emissions(sc: Scenario, cap_key: str) -> tuple[float, str] | None:
+    """A proven lower bound (t CO2/year) on the emissions that one carbon cap counts, for any plan
+    that serves all demand that must be served; with the status of the solve that gave it.
+
+    The least-emissions solve: the model of ``sc`` with its other carbon limits (the other caps and
+    hourly matching) removed, and this cap's row (``carbon_cap``, or the country's
+    ``carbon_cap_country`` row; ``cap_key`` = ``"total"`` or the country) lifted and made the
+    objective. Removing limits only lowers the least emissions, so the bound holds for plans under
+    every limit of ``sc``. The solver's dual bound is reported, so an early stop still gives a true
+    bound. None when the remaining limits leave no plan, or no bound was found."""
+    from optimizer import highs
+    from optimizer.inputs import build_inputs
+    from optimizer.model import build_model
+
+    c = sc.carbon
+    only = {"cap_t_per_year": c.cap_t_per_year if cap_key == "total" else None, "hourly_matching": 0.0,
+            "cap_t_per_year_by_country": {} if cap_key == "total" else {cap_key: c.cap_t_per_year_by_country[cap_key]}}
+    pm = build_model(build_inputs(sc.model_copy(update={"carbon": c.model_copy(update=only)})))
+    sf = highs.compile_model(pm.pyomo)
+    rows = {name: start for name, start, _ in sf.row_names}
+    name = "carbon_cap" if cap_key == "total" else "carbon_cap_country"
+    if name not in rows:  # no site counts towards the cap
+        return None
+    r = rows[name]
+    cost = np.asarray(sf.a[[r], :].todense()).ravel()
+    upper = sf.row_upper.copy()
+    upper[r] = highs.INF
+    h = highs.to_highs(dataclasses.replace(sf, c=cost, c0=0.0, row_upper=upper),
+                       {"time_limit": LEAST_EMISSIONS_TIME_LIMIT_S, "mip_rel_gap": 1e-4})
+    out = highs.run(h, bool(sf.integer.any()))
+    if out.status in ("infeasible", "unbounded"):
+        return None
+    bound = out.lower_bound if sf.integer.any() else (out.objective if out.status == "optimal" else float("nan"))
+    return (float(bound), out.status) if math.isfinite(bound) else None
+
+
+@dataclasses.dataclass
+class _Carbon:
+    """Carbon limits of a scenario and what is known about them in the elastic plans."""
+
+    sc: Scenario
+    pm: PlanningModel
+    plan: xr.Dataset  # elastic plan with every limit
+    free: xr.Dataset | None = None  # elastic plan without the carbon limits
+    no_caps: xr.Dataset | None = None  # without the caps (hourly matching kept), when both kinds are set
+    no_hourly: xr.Dataset | None = None  # without hourly matching (caps kept), when both kinds are set
+    minimum: dict[str, tuple[float, str] | None] = dataclasses.field(default_factory=dict)
+
+    @property
+    def caps(self) -> dict[str, float]:
+        c = self.sc.carbon
+        out = {} if c.cap_t_per_year is None else {"total": float(c.cap_t_per_year)}
+        out.update({k: float(v) for k, v in c.cap_t_per_year_by_country.items()})
+        return out
+
+    @property
+    def hourly(self) -> float:
+        return float(self.sc.carbon.hourly_matching)
+
+    def any(self) -> bool:
+        return bool(self.caps) or self.hourly > 0
+
+    @staticmethod
+    def field(key: str) -> str:
+        return "carbon.cap_t_per_year" if key == "total" else f"carbon.cap_t_per_year_by_country.{key}"
+
+    def emitted(self, ds: xr.Dataset, key: str) -> float:
+        co2 = ds["co2_t_per_year"]
+        return float(co2.sum() if key == "total" else co2.where(ds["site_country"] == key, 0).sum())
+
+    def least(self, key: str) -> tuple[float, str] | None:
+        if key not in self.minimum:
+            self.minimum[key] = least_emissions(self.sc, key)
+        return self.minimum[key]
+
+
+def _unserved(ds: xr.Dataset | None, m: int, l: int) -> np.ndarray | None:
+    return None if ds is None else ds["unserved_tokens_per_s"].transpose("market", "llm", "time").values[m, l]
+
+
+def _carbon_causes(cb: _Carbon, m: int, l: int, sites: np.ndarray, hours: np.ndarray) -> list[str]:
+    """Which carbon limits stop (market m, llm l) from being served, each with its value."""
+    inp = cb.pm.inputs
+    un0 = _unserved(cb.plan, m, l)
+    tol = 1e-6 * (float(inp["demand_output_tokens_per_s"].transpose("market", "llm", "time").values[m, l].sum()) + 1)
+    tol += ELASTIC_NOISE * float(un0.sum())
+    caps_named, hourly_named = bool(cb.caps), cb.hourly > 0
+    if cb.caps and cb.hourly > 0:  # both kinds set: which one's removal serves more
+        caps_named = cb.no_caps is not None and un0.sum() - _unserved(cb.no_caps, m, l).sum() > tol
+        hourly_named = cb.no_hourly is not None and un0.sum() - _unserved(cb.no_hourly, m, l).sum() > tol
+        if not (caps_named or hourly_named):  # only together
+            caps_named = hourly_named = True
+    out = []
+    if caps_named:
+        country = inp["site_country"].values.astype(str)
+        scope = [k for k in cb.caps if k == "total" or k in country[sites]]
+        for k in scope or list(cb.caps):
+            cap = cb.caps[k]
+            where = "" if k == "total" else \
+                f" at sites in {k} ({_names(inp['site'], np.flatnonzero(country == k))})"
+            least = cb.least(k)
+            if least is not None and least[0] > cap * (1 + 1e-6) + 1e-6:
+                out.append(f"{cb.field(k)} is {_tonnes(cap)} t/year, and any plan that serves all demand emits at least "
+                           f"{_floor(least[0])} t/year{where}")
+            else:
+                out.append(f"{cb.field(k)} is {_tonnes(cap)} t/year (the elastic plan emits {_tonnes(cb.emitted(cb.plan, k))} "
+                           f"t/year{where} under it)")
+    if hourly_named:
+        out.append(_hourly_cause(cb, sites, hours))
+    return out
+
+
+def _hourly_cause(cb: _Carbon, sites: np.ndarray, hours: np.ndarray) -> str:
+    """``carbon.hourly_matching`` and, per site in reach, why its on-site supply cannot cover more."""
+    inp, ds, h = cb.pm.inputs, cb.plan, cb.hourly
+    head = f"carbon.hourly_matching is {h:g} ({h:.0%} of each hour's facility load from on-site solar, wind or battery)"
+    parts = []
+    grid_only = [str(inp["site"].values[i]) for i in sites if not bool(inp["has_onsite"].values[i])]
+    if len(grid_only) == 1:
+        parts.append(f"{grid_only[0]} has no on-site supply (sites.{grid_only[0]}.solar, wind and battery are "
+                     "unset), so it may draw no power")
+    elif grid_only:
+        more = f" and {len(grid_only) - NEAREST} more" if len(grid_only) > NEAREST else ""
+        parts.append(f"{', '.join(grid_only[:NEAREST])}{more} have no on-site supply (their solar, wind and battery "
+                     "are unset), so they may draw no power")
+    for i in sites:
+        sid = str(inp["site"].values[i])
+        if not bool(inp["has_onsite"].values[i]):
+            continue
+        opts = {k: bool(np.isfinite(inp[f"{k}_capex_usd_per_{u}"].values[i]))
+                for k, u in (("solar", "mw"), ("wind", "mw"), ("battery", "mwh"))}
+        limits = []
+        for k, built, lim, unit in (("solar", "solar_mw", "solar_max_mw", "MW"), ("wind", "wind_mw", "wind_max_mw", "MW"),
+                                    ("battery", "battery_mwh", "battery_max_mwh", "MWh")):
+            cap = float(inp[lim].values[i])
+            if opts[k] and math.isfinite(cap) and float(ds[built].values[i]) >= cap * (1 - 1e-4) - 1e-6:
+                limits.append(f"sites.{sid}.{k}.{'max_mwh' if k == 'battery' else 'max_mw'}={cap:g} {unit} reached")
+        if not opts["battery"] and not opts["wind"] and opts["solar"] and len(hours):
+            dark = int((inp["solar_cf"].transpose("site", "time").values[i, hours] <= 0).sum())
+            if dark:
+                limits.append(f"solar only, no output in {dark} of the unserved hours and no battery (replicas "
+                              "draw idle power in every hour)")
+        absent = [k for k, on in opts.items() if not on]
+        if absent and not limits:
+            limits.append(f"no {' or '.join(absent)} option")
+        parts.append(f"on-site supply at {sid}: {', '.join(limits) or 'built as the plan found cheapest'}")
+    return head + ("; " + "; ".join(parts) if parts else "")
+
+
+def _carbon_details(cb: _Carbon, m: int, l: int, sites: np.ndarray) -> list[str]:
+    """Each carbon limit's value against what the elastic plans emitted or drew."""
+    inp = cb.pm.inputs
+    out = []
+    country = inp["site_country"].values.astype(str)
+    for k, cap in cb.caps.items():
+        if k != "total" and k not in country[sites]:
+            continue
+        line = f"    {cb.field(k)}: {_tonnes(cap)} t/year; the elastic plan emits {_tonnes(cb.emitted(cb.plan, k))} t/year"
+        if cb.free is not None:
+            line += f"; without the carbon limits it emits {_tonnes(cb.emitted(cb.free, k))} t/year"
+        least = cb.minimum.get(k)
+        if least is not None:
+            line += (f"; any plan serving all demand emits at least {_floor(least[0])} t/year "
+                     f"(least-emissions solve, {least[1]})")
+        out.append(line)
+    if cb.hourly > 0:
+        grid_only = [str(inp["site"].values[i]) for i in sites if not bool(inp["has_onsite"].values[i])]
+        if grid_only:
+            out.append(f"    carbon.hourly_matching {cb.hourly:g}: no on-site supply at {', '.join(grid_only)}")
+        for i in sites:
+            if not bool(inp["has_onsite"].values[i]):
+                continue
+            sid = str(inp["site"].values[i])
+            peak = float(cb.plan["facility_power_mw"].values[i].max())
+            free = "" if cb.free is None else \
+                f" ({float(cb.free['facility_power_mw'].values[i].max()):.3g} MW without the carbon limits)"
+            out.append(f"    carbon.hourly_matching {cb.hourly:g} at {sid}: on-site solar "
+                       f"{float(cb.plan['solar_mw'].values[i]):.3g} MW, wind {float(cb.plan['wind_mw'].values[i]):.3g} MW, "
+                       f"battery {float(cb.plan['battery_mwh'].values[i]):.3g} MWh built; peak facility power "
+                       f"{peak:.3g} MW in the elastic plan{free}")
+    return out
+
+
+def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) -> list[str]:
+    """Re-solve with every demand allowed to go unserved at a high penalty (an elastic re-solve)
+    and report what stays unserved (market, LLM, hours, share) and which limits stop it: the carbon
+    limits (tested by an elastic re-solve without them), grid limits and supply caps."""
+    ds = _elastic_plan(sc)
+    if ds is None:
         return ["no plan meets demand, and the elastic re-solve found no plan either"]
-    ds = plan.dataset
-    un = ds["unserved_tokens_per_s"]
-    demand = pm.inputs["demand_output_tokens_per_s"].transpose("market", "llm", "time")
-    time = pm.inputs["time"].values
+    inp = pm.inputs
+    un = ds["unserved_tokens_per_s"].transpose("market", "llm", "time")
+    demand = inp["demand_output_tokens_per_s"].transpose("market", "llm", "time")
+    time = inp["time"].values
+    required = ~np.isfinite(inp["unserved_penalty_usd_per_mtok"].values)[:, None]  # demand that must be served
+    short = list(zip(*np.nonzero(required & (un.sum("time").values > 1e-6 * (demand.sum("time").values + 1))),
+                     strict=True))
+    cb = _Carbon(sc, pm, ds)
+    if short and cb.any():
+        cb.free = _elastic_plan(_without(sc, caps=True, hourly=True))
+        if cb.caps and cb.hourly > 0:
+            cb.no_caps = _elastic_plan(_without(sc, caps=True))
+            cb.no_hourly = _elastic_plan(_without(sc, hourly=True))
     messages = []
-    route_ok = policy.route_ok(pm.inputs)
-    gpu_ok, runs = policy.gpu_allowed(pm.inputs), policy.runs_on(pm.inputs)
-    lat = pm.inputs["latency_ms"].transpose("site", "market").values
-    for m, l in zip(*np.nonzero(un.sum("time").values > 1e-6 * (demand.sum("time").values + 1)), strict=True):
-        hours = np.flatnonzero(un.values[m, l] > 1e-6 * (demand.values[m, l] + 1))
-        share = float(un.values[m, l].sum() / max(demand.values[m, l].sum(), 1e-12))
-        sites = np.flatnonzero(route_ok[:, m, l])
-        limits = _binding_limits(pm, ds, sites, hours)
-        market, llm = pm.inputs["market"].values[m], pm.inputs["llm"].values[l]
+    route_ok = policy.route_ok(inp)
+    gpu_ok, runs = policy.gpu_allowed(inp), policy.runs_on(inp)
+    lat = inp["latency_ms"].transpose("site", "market").values
+    for m, l in short:
+        dem = demand.values[m, l]
+        tol = 1e-6 * (dem + 1)
+        hours = np.flatnonzero(un.values[m, l] > tol)
+        share = float(un.values[m, l].sum() / max(dem.sum(), 1e-12))
+        sites = np.flatnonzero(route_ok[:, m, l] & (gpu_ok & runs[l][None, :]).any(axis=1))
+        sites = sites[np.argsort(lat[sites, m], kind="stable")]  # the nearest first
+        market, llm = inp["market"].values[m], inp["llm"].values[l]
         msg = (f"market {market}, llm {llm}: {share:.1%} of demand cannot be served in "
                f"{_hours_text(hours, time)}; ")
-        msg += ("binding: " + "; ".join(limits)) if limits else (
-            "sites in reach: " + (", ".join(f"{pm.inputs['site'].values[i]} {pm.inputs['grid_limit_mw'].values[i]:g} MW"
-                                            for i in sites) or "none"))
-        messages.append(msg)
+        causes: list[str] = []
+        rest, plan_rest = un.values[m, l], ds
+        un_free = _unserved(cb.free, m, l)
+        gained = 0.0 if un_free is None else float(un.values[m, l].sum() - un_free.sum())
+        if gained > tol.sum() + ELASTIC_NOISE * un.values[m, l].sum():  # the carbon limits keep demand unserved
+            causes += _carbon_causes(cb, m, l, sites, hours)
+            rest, plan_rest = un_free, cb.free
+        elif un_free is None and cb.any():  # the re-solve without them failed: name the carbon limits that bind
+            causes += _carbon_causes(cb, m, l, sites, hours)
+        rest_hours = np.flatnonzero(rest > tol)
+        if len(rest_hours):
+            limits = _binding_limits(pm, plan_rest, sites, rest_hours)
+            if limits:
+                causes.append("binding: " + "; ".join(limits))
+            elif not causes:
+                causes.append("sites in reach: " + (", ".join(
+                    f"{inp['site'].values[i]} {inp['grid_limit_mw'].values[i]:g} MW" for i in sites) or "none"))
+            if plan_rest is cb.free:
+                causes.append(f"without the carbon limits {float(rest.sum() / max(dem.sum(), 1e-12)):.1%} "
+                              "would still go unserved")
+        elif plan_rest is cb.free:
+            causes.append("without the carbon limits all of it can be served")
+        messages.append(msg + "; ".join(causes))
         if detail:
+            messages.append(f"    hours unserved: {_hour_ranges(hours, time)}")
+            messages.extend(_carbon_details(cb, m, l, sites))
+            for c, held, cap, types in _supply_caps(inp, ds):
+                if c in inp["site_country"].values.astype(str)[sites]:
+                    messages.append(f"    supply cap {cap:,.0f} {'/'.join(types)} in {c}: the elastic plan holds "
+                                    f"{held:,.0f}")
             for i in sites:
-                sid = pm.inputs["site"].values[i]
-                allowed = [str(g) for g, ok in zip(pm.inputs["gpu"].values, gpu_ok[i] & runs[l], strict=True)
-                           if ok]
+                sid = inp["site"].values[i]
+                allowed = [str(g) for g, ok in zip(inp["gpu"].values, gpu_ok[i] & runs[l], strict=True) if ok]
                 peak = float(_grid_use_mw(ds)[i].max())
+                free = "" if cb.free is None else \
+                    f" ({float(_grid_use_mw(cb.free)[i].max()):.3g} MW without the carbon limits)"
                 messages.append(f"    site {sid}: {lat[i, m]:g} ms, accelerators allowed for {llm}: "
-                                f"{', '.join(allowed) or 'none'}; grid limit {pm.inputs['grid_limit_mw'].values[i]:g} MW, "
-                                f"peak use {peak:.3g} MW in the elastic plan")
+                                f"{', '.join(allowed) or 'none'}; grid limit {inp['grid_limit_mw'].values[i]:g} MW, "
+                                f"peak use {peak:.3g} MW in the elastic plan{free}")
     return messages or ["no plan meets all limits at once (the elastic re-solve served all demand; "
                         "check integer replica sizes against grid limits)"]
 
 
 def diagnose(sc: Scenario) -> list[str]:
-    """A detailed explanation of why ``sc`` has no plan (empty when a plan exists)."""
+    """A detailed explanation of why ``sc`` has no plan (empty when a plan exists): the lines
+    :func:`~optimizer.solve.solve` gives, each followed by indented detail lines."""
+    from optimizer import highs
     from optimizer.inputs import build_inputs
     from optimizer.model import build_model
-    from optimizer.solve import SolveOptions, solve
 
     pm = build_model(build_inputs(sc))
-    found = unservable_demand(pm)
+    found = unservable_demand(pm, sc, detail=True)
     if found:
         return found
-    plan = solve(sc, SolveOptions(time_limit_s=120), raise_on_failure=False)
-    if plan.status != "infeasible":
+    sf = highs.compile_model(pm.pyomo)  # is there a plan? the first one found settles it
+    out = highs.run(highs.to_highs(sf, {"time_limit": 120.0, "mip_max_improving_sols": 1}), bool(sf.integer.any()))
+    if out.status != "infeasible":
         return []
     return explain_infeasible(sc, pm, detail=True)
