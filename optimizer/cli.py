@@ -125,6 +125,12 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario, args.variant, args.set)
     lines = diagnose(sc)
+    if lines is None:
+        from optimizer.diagnose import DIAGNOSE_TIME_LIMIT_S
+
+        print(f"{sc.name}: undecided: HiGHS found no plan and did not prove that none exists within "
+              f"{DIAGNOSE_TIME_LIMIT_S:g} s; try tokenomics solve with a longer --time-limit")
+        return 4
     if not lines:
         print(f"{sc.name}: a plan exists; nothing to diagnose")
         return 0

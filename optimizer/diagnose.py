@@ -40,6 +40,8 @@ LEAST_EMISSIONS_TIME_LIMIT_S = 30.0
 """Time limit of each least-emissions solve (its proven bound is reported even if it stops early)."""
 NEAREST = 3
 """Sites named in a one-line message (the nearest first)."""
+DIAGNOSE_TIME_LIMIT_S = 120.0
+"""Time ``tokenomics diagnose`` gives HiGHS to find a first plan or prove there is none."""
 DETAIL_SITES = 5
 """Sites given a detail line each in ``tokenomics diagnose`` (the nearest first)."""
 
@@ -565,9 +567,10 @@ def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) ->
                         "check integer replica sizes against grid limits)"]
 
 
-def diagnose(sc: Scenario) -> list[str]:
-    """A detailed explanation of why ``sc`` has no plan (empty when a plan exists): the lines
-    :func:`~optimizer.solve.solve` gives, each followed by indented detail lines."""
+def diagnose(sc: Scenario) -> list[str] | None:
+    """A detailed explanation of why ``sc`` has no plan: the lines :func:`~optimizer.solve.solve`
+    gives, each followed by indented detail lines; empty when a plan exists, None when HiGHS
+    neither found a plan nor proved that none exists within its time limit."""
     from optimizer import highs
     from optimizer.inputs import build_inputs
     from optimizer.model import build_model
@@ -577,7 +580,9 @@ def diagnose(sc: Scenario) -> list[str]:
     if found:
         return found
     sf = highs.compile_model(pm.pyomo)  # is there a plan? the first one found settles it
-    out = highs.run(highs.to_highs(sf, {"time_limit": 120.0, "mip_max_improving_sols": 1}), bool(sf.integer.any()))
-    if out.status != "infeasible":
+    out = highs.run(highs.to_highs(sf, {"time_limit": DIAGNOSE_TIME_LIMIT_S, "mip_max_improving_sols": 1}), bool(sf.integer.any()))
+    if out.x is not None:
         return []
+    if out.status != "infeasible":
+        return None
     return explain_infeasible(sc, pm, detail=True)

@@ -158,6 +158,19 @@ def test_diagnose_command(tmp_path, tiny, capsys):
     assert main(["diagnose", str(p)]) == 0
 
 
+def test_diagnose_command_says_when_it_cannot_decide(tmp_path, tiny, capsys, monkeypatch):
+    from optimizer import highs
+
+    monkeypatch.setattr(highs, "run", lambda h, is_mip: highs.SolveOutcome(
+        "no_solution", float("nan"), float("nan"), None, 120.0, "Time limit reached"))
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump(tiny))
+    assert main(["diagnose", str(p)]) == 4
+    out = capsys.readouterr().out
+    assert "undecided: HiGHS found no plan and did not prove that none exists within 120 s" in out
+    assert "a plan exists" not in out
+
+
 def test_diagnose_command_on_a_no_route_scenario(tmp_path, tiny, capsys):
     tiny["llms"]["llama-70b"]["max_rtt_ms"] = 20
     p = tmp_path / "t.yaml"
