@@ -29,10 +29,12 @@ import yaml
 from pydantic import ValidationError
 
 from optimizer.errors import ScenarioError
+from optimizer.resources import data_dir, models_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
-MODELS = ROOT / "models"
+DATA = data_dir()
+"""The bundled ``data/`` folder (inside the installed package, or the checkout's; optimizer.resources)."""
+MODELS = models_dir()
+"""The bundled ``models/`` folder."""
 
 SITE_FIELDS = ("country", "grid_limit_mw", "energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue",
                "build_cost_usd", "build_cost_usd_per_mw", "lifetime_years", "lat", "lon", "state_funded", "name")
@@ -77,14 +79,31 @@ def llm_cards() -> dict[str, dict[str, Any]]:
     return {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(MODELS.glob("*.yaml"))}
 
 
+def _source_text(source: Any) -> str:
+    """A card's source entry as one line: text as is, ``{title, url, date}`` joined by commas."""
+    if isinstance(source, dict):
+        return ", ".join(str(source[k]) for k in ("title", "url", "date") if source.get(k))
+    return str(source)
+
+
 def llms() -> pd.DataFrame:
-    """LLM cards as a table (architecture and serving fields flattened), indexed by id."""
+    """LLM cards as a table (architecture and serving fields flattened), indexed by id. Each
+    sourced field is followed by ``<field>_source`` from the card's ``sources:`` map, as in the
+    CSV catalogs; ``architecture_source`` covers the architecture fields and ``throughput_source``
+    the card's throughput table (each entry of which carries its own ``source`` in the card)."""
     rows = []
     for lid, card in llm_cards().items():
+        sources = dict(card.get("sources") or {})
         row = {"name": card.get("name", lid)}
         row.update(card.get("architecture", {}))
-        row.update(card.get("serving", {}))
+        if "architecture" in sources:
+            row["architecture_source"] = _source_text(sources.pop("architecture"))
+        for k, v in (card.get("serving") or {}).items():
+            row[k] = v
+            if k in sources:
+                row[f"{k}_source"] = _source_text(sources.pop(k))
         row["throughput_gpus"] = " ".join(card.get("throughput", {}))
+        row.update({f"{k}_source": _source_text(v) for k, v in sources.items()})  # throughput, others
         rows.append(pd.Series(row, name=lid))
     df = pd.DataFrame(rows)
     df.index.name = "id"

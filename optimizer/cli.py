@@ -18,6 +18,9 @@ from optimizer.scenario import DEFAULT_SCENARIO, json_schema, load_scenario
 
 log = logging.getLogger("optimizer")
 
+SCENARIO_HELP = ("scenario YAML file, or the name of a bundled scenario (e.g. china_token_export; "
+                 "the bundled default without SCENARIO)")
+
 
 def _fmt_usd(x: float) -> str:
     for unit, div in (("bn", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -222,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("solve", help="solve a scenario (the bundled default without SCENARIO)")
-    s.add_argument("scenario", nargs="?", help="scenario YAML file")
+    s.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     s.add_argument("--out", help="output folder (default results/<scenario name>)")
     _solver_args(s)
     s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
@@ -245,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     _solver_args(cm)
     cm.set_defaults(func=_cmd_compare)
     dg = sub.add_parser("diagnose", help="explain in detail why a scenario has no plan")
-    dg.add_argument("scenario", nargs="?", help="scenario YAML file")
+    dg.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     dg.add_argument("--variant", help="apply the scenario's named variant")
     dg.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one dot-key (repeatable)")
     dg.set_defaults(func=_cmd_diagnose)
     v = sub.add_parser("validate", help="check a scenario without solving")
-    v.add_argument("scenario", nargs="?", help="scenario YAML file")
+    v.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     v.add_argument("--variant", help="apply the scenario's named variant")
     v.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one dot-key (repeatable)")
     v.set_defaults(func=_cmd_validate)
@@ -299,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug or an environment problem: one line, the traceback with --debug
+        if args.debug:
+            raise
+        msg = " ".join(str(exc).split()) or "(no message)"
+        print(f"error: {type(exc).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from optimizer.compare import COST_COMPONENTS, Comparison, Run
+from optimizer.resources import data_dir
 from optimizer.solve import atomic_write
 
-WORLD_OUTLINES = Path(__file__).resolve().parents[1] / "data" / "geo" / "ne_110m_countries.geojson"
+WORLD_OUTLINES = data_dir() / "geo" / "ne_110m_countries.geojson"
 """Country outlines (lon/lat degrees, WGS84) drawn under the site map."""
 
 COMPONENT_COLORS = {"site": "#8c6d31", "accelerator": "#3182bd", "energy": "#e6550d", "onsite_supply": "#31a354",

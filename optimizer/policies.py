@@ -10,15 +10,15 @@ sites of one country may hold together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
 from optimizer.errors import ScenarioError
+from optimizer.resources import data_dir
 
-POLICY_DIR = Path(__file__).resolve().parents[1] / "data" / "policies"
+POLICY_DIR = data_dir() / "policies"
 
 
 @dataclass(frozen=True)

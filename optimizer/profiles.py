@@ -8,7 +8,8 @@ is needed. The formulas, parameters and their basis are documented in ``docs/pro
 Public API
 ----------
 build_profiles(sites, markets, year)      -> xr.Dataset (always 8760 hourly UTC steps)
-load_profiles(sites, markets, year, ...)  -> same, cached as NetCDF under data/cache/
+load_profiles(sites, markets, year, ...)  -> same, cached as NetCDF in the user cache folder
+                                             ($TOKENOMICS_CACHE_DIR, else ~/.cache/tokenomics)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import pvlib
 import xarray as xr
 from scipy.signal import lfilter
 from scipy.special import ndtr
+
+from optimizer.resources import cache_dir as default_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +147,6 @@ DEMAND_HOURLY_WEIGHTS = DEMAND_HOURLY_WEIGHTS / DEMAND_HOURLY_WEIGHTS.mean()
 #: Multiplier applied on local Saturdays and Sundays (before renormalising to mean 1).
 DEMAND_WEEKEND_FACTOR = 0.92
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "data" / "cache"
 
 
 # --------------------------------------------------------------------------------------
@@ -578,7 +580,10 @@ def load_profiles(
     sites, markets, year
         As for :func:`build_profiles`.
     cache_dir : Path, optional
-        Directory for ``profiles-<sha256>.nc``; defaults to ``<repo>/data/cache``.
+        Directory for ``profiles-<sha256>.nc``; defaults to
+        :func:`optimizer.resources.cache_dir` (``$TOKENOMICS_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/tokenomics`` or ``~/.cache/tokenomics``). A folder that cannot be
+        written is skipped with a warning (the profiles are still returned).
 
     Returns
     -------
@@ -586,7 +591,7 @@ def load_profiles(
         Fully loaded into memory (the file is closed before returning).
     """
     _validate(sites, markets, year)
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_dir / f"profiles-{_cache_key(sites, markets, year)}.nc"
     if path.exists():
         try:
@@ -598,8 +603,13 @@ def load_profiles(
             logger.warning("could not read profile cache %s (%s); rebuilding", path, exc)
 
     ds = build_profiles(sites, markets, year)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".profiles-", suffix=".nc.tmp", dir=cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".profiles-", suffix=".nc.tmp", dir=cache_dir)
+    except OSError as exc:  # read-only home, no permission: work without the cache
+        logger.warning("cannot write the profile cache in %s (%s); set TOKENOMICS_CACHE_DIR to a writable "
+                       "folder to keep profiles between runs", cache_dir, exc)
+        return ds
     os.close(fd)
     try:
         ds.to_netcdf(tmp_name, engine="h5netcdf")

@@ -18,9 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from optimizer.errors import ScenarioError
+from optimizer.resources import bundled_scenarios, scenarios_dir
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SCENARIO = PACKAGE_ROOT / "data" / "scenarios" / "default.yaml"
+DEFAULT_SCENARIO = scenarios_dir() / "default.yaml"
 
 NonNeg = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
@@ -611,12 +611,30 @@ def scenario_from_dict(
     return sc
 
 
+def scenario_path(path: str | Path | None) -> Path:
+    """The file of a scenario argument: ``None`` -> the bundled default; an existing file as
+    given; a bare name such as ``china_token_export`` (no folder, no suffix, not a file here) ->
+    the bundled ``data/scenarios/<name>.yaml`` (:func:`optimizer.resources.bundled_scenarios`)."""
+    if path is None:
+        return DEFAULT_SCENARIO
+    p = Path(path)
+    if p.exists() or p.suffix or len(p.parts) != 1 or str(path) in (".", ".."):
+        return p
+    bundled = scenarios_dir() / f"{p.name}.yaml"
+    if bundled.is_file() and not p.name.startswith("_"):
+        return bundled
+    names = bundled_scenarios()
+    raise ScenarioError(f"{path}: no such file, nor a bundled scenario{_close(p.name, names)}; bundled: "
+                        f"{', '.join(names)} (or give a path to a .yaml file)")
+
+
 def load_scenario(path: str | Path | None = None, variant: str | None = None,
                   sets: list[str] | None = None, aggregate: bool = True) -> Scenario:
-    """Read and validate a scenario YAML file (the bundled default when ``path`` is None), with
-    an optional named ``variant`` and ``key=value`` overrides (``sets``); ``aggregate=False``
-    keeps every modelled day even when ``time.representative_days`` is set."""
-    p = Path(path) if path is not None else DEFAULT_SCENARIO
+    """Read and validate a scenario YAML file (the bundled default when ``path`` is None; a bare
+    name picks a bundled scenario, see :func:`scenario_path`), with an optional named ``variant``
+    and ``key=value`` overrides (``sets``); ``aggregate=False`` keeps every modelled day even when
+    ``time.representative_days`` is set."""
+    p = scenario_path(path)
     sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, aggregate)
     return sc.model_copy(update={"source_file": str(p.resolve())})
 

@@ -1680,10 +1680,11 @@ def _main(argv: Iterable[str] | None = None) -> int:  # pragma: no cover - maint
     import sys
 
     ap = argparse.ArgumentParser(description="Refit throughput efficiencies and print constants.")
-    root = Path(__file__).resolve().parents[1]
-    ap.add_argument("--benchmarks", default=str(root / "data" / "benchmarks.csv"))
-    ap.add_argument("--gpus", default=str(root / "data" / "gpus.csv"))
-    ap.add_argument("--models", default=str(root / "models"))
+    from optimizer.resources import data_dir, models_dir
+
+    ap.add_argument("--benchmarks", default=str(data_dir() / "benchmarks.csv"))
+    ap.add_argument("--gpus", default=str(data_dir() / "gpus.csv"))
+    ap.add_argument("--models", default=str(models_dir()))
     ap.add_argument("--table", action="store_true", help="also print the per-row table")
     a = ap.parse_args(list(argv) if argv is not None else None)
     df = calibrate(load_benchmarks(a.benchmarks), load_gpu_specs(a.gpus), load_llm_specs(a.models))

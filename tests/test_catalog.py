@@ -73,7 +73,7 @@ def test_llm_cards_are_sourced_and_consistent():
         for gid, t in card["throughput"].items():
             assert gid in catalog.gpus().index, f"{lid}: unknown gpu {gid}"
             assert t.get("source"), f"{lid}.{gid}: throughput without a source"
-        Llm.model_validate({k: v for k, v in catalog._Resolver({}, catalog.ROOT, "x").llm(lid).items()})
+        Llm.model_validate({k: v for k, v in catalog._Resolver({}, catalog.DATA, "x").llm(lid).items()})
 
 
 def test_derived_latency_matches_published_round_trips():
