@@ -521,7 +521,16 @@ def _gpu_spec(gid: str, g: dict[str, Any]) -> Any:
         idle_power_kw_per_gpu=float(g.get("idle_power_kw_per_gpu") or 0.0),
         gpus_per_node=int(g.get("gpus_per_node") or 8), scaleup_domain_gpus=int(g.get("scaleup_domain_gpus") or 8),
         vendor=vendor,
+        # links, ranks and family: the catalog row's columns; a scenario entry has none, so the
+        # spec takes them from the bundled gpus.csv by id
+        scaleup_gb_s=_num_or_none(g.get("scaleup_gb_s")), scaleout_gb_s=_num_or_none(g.get("scaleout_gb_s")),
+        ranks_per_package=int(g["ranks_per_package"]) if isinstance(g.get("ranks_per_package"), int | float) else None,
+        family=g["family"] if isinstance(g.get("family"), str) else None,
     )
+
+
+def _num_or_none(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
 
 
 def _rescale(field: str, series: np.ndarray, old_mean: float, new_mean: float) -> np.ndarray:

@@ -202,6 +202,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     print()
     for k, v in summary.items():
         print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
+    if args.write is not None:
+        from optimizer import throughput as tp
+
+        path = Path(args.write) if args.write else tp.calibration_path()
+        old, new = tp.read_calibration_if_any(path), tp.calibration_from_fit(df)
+        tp.write_calibration(new, path)
+        changes = tp.calibration_changes(old, new)
+        print(f"\nwrote {path}" + (":" if changes else " (no value changed)"))
+        for line in changes:
+            print(f"  {line}")
     return 0
 
 
@@ -272,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the estimate as JSON")
     t.set_defaults(func=_cmd_throughput)
     cal = sub.add_parser("calibrate", help="estimator vs published measurements (data/benchmarks.csv)")
+    cal.add_argument("--write", nargs="?", const="", metavar="FILE",
+                     help="store the refitted constants in data/throughput_calibration.yaml (or FILE), "
+                          "atomically, and print what changed")
     cal.set_defaults(func=_cmd_calibrate)
     sch = sub.add_parser("schema", help="print the scenario JSON Schema")
     sch.set_defaults(func=_cmd_schema)

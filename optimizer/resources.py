@@ -8,13 +8,17 @@ the checkout's folder next to the package (a source tree or an editable install,
 .``). Nothing here depends on the working directory.
 
 The profile cache is written at run time, so it lives outside the package: :func:`cache_dir`.
+:func:`atomic_write` replaces a file in one step (used to rewrite the bundled calibration).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 _CHECKOUT = Path(__file__).resolve().parents[1]
 """The repository root when the package runs from a source tree (or an editable install)."""
@@ -63,3 +67,19 @@ def cache_dir() -> Path:
     xdg = Path(os.environ.get("XDG_CACHE_HOME") or "").expanduser()
     base = xdg if xdg.is_absolute() else Path.home() / ".cache"  # the XDG spec ignores relative paths
     return base / "tokenomics"
+
+
+def atomic_write(path: Path, writer: Callable[[Path], Any]) -> None:
+    """Call ``writer(tmp_path)`` then rename onto ``path``, so readers never see half a file (the
+    temporary file is in ``path``'s folder, so the rename stays on one file system). The file keeps
+    the permissions of the one it replaces (a new one gets 0o644, not mkstemp's 0o600)."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

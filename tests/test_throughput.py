@@ -391,3 +391,80 @@ def test_calibration_can_detect_a_bad_row(bench, gpus, llms):
     df = tp.calibrate(b, gpus, llms, loo=False)
     r = df.set_index("id").loc["deepseek-h800-prod-decode"]
     assert r["rel_error"] < -0.5
+
+
+# --------------------------------------------------------------------------------------
+# data files: hardware facts in data/gpus.csv, constants in data/throughput_calibration.yaml
+# --------------------------------------------------------------------------------------
+
+
+def test_gpu_links_ranks_and_family_come_from_gpus_csv():
+    """The csv columns are what a spec built from the id alone gets (scenario accelerators)."""
+    df = pd.read_csv(GPUS_CSV, index_col="id")
+    for gid, spec in tp.load_gpu_specs(GPUS_CSV).items():
+        row = df.loc[gid]
+        assert (spec.scaleup_gb_s, spec.scaleout_gb_s) == (row["scaleup_gb_s"], row["scaleout_gb_s"])
+        assert spec.ranks_per_package == row["ranks_per_package"]
+        assert tp.gpu_family(spec) == row["family"] in tp.FAMILIES
+        bare = tp.GpuSpec(gid, 1.0, None, None, 1.0, 1.0, 1.0, 0.0)
+        assert (bare.scaleup_gb_s, bare.scaleout_gb_s, bare.ranks_per_package, bare.family) == (
+            spec.scaleup_gb_s, spec.scaleout_gb_s, spec.ranks_per_package, spec.family)
+    unknown = tp.GpuSpec("x-new", 1.0, None, None, 1.0, 1.0, 1.0, 0.0, vendor="AMD")
+    assert (unknown.scaleup_gb_s, unknown.scaleout_gb_s, unknown.ranks_per_package) == (
+        tp.DEFAULT_SCALEUP_GB_S, tp.DEFAULT_SCALEOUT_GB_S, 1)
+    assert tp.gpu_family(unknown) == "amd-cdna3"
+
+
+def test_bundled_calibration_file_holds_the_constants_the_estimator_uses(gpus):
+    from optimizer.throughput import roofline
+
+    cal = tp.load_calibration(tp.calibration_path())
+    assert cal == tp.CALIBRATION == roofline.CALIBRATION
+    assert tp.CALIBRATED_EFFICIENCY == dict(cal.efficiency) and set(cal.efficiency) == set(tp.FAMILIES)
+    assert tp.DEFAULT_EFFICIENCY == cal.default_efficiency
+    assert (tp.CALIBRATION_DATE, tp.CALIBRATION_ROWS) == (cal.date, cal.rows)
+    assert tp.CALIBRATION_MEDIAN_ABS_REL_ERROR == cal.median_abs_rel_error
+    assert tp.CALIBRATION_LOO_MAX_ABS_LOG2_ERROR == cal.loo_max_abs_log2_error
+    f = tp.Factors()
+    assert f.overlap_p() == cal.overlap_exponent and f.comm_scale() == cal.ep_comm_scale
+    assert f.attn_scale() == cal.attention_compute_scale
+    assert f.step_overhead_s(tp.LlmSpec("x", 1, 1, 1), 1) == cal.step_overhead_us_per_layer * 1e-6
+    assert f.efficiency_for(gpus["h100"]) == cal.efficiency["nvidia-hopper"]
+    assert tp.estimate(gpus["h100"], _INLINE_LLMS["llama-3.1-70b"], "fp8", 20, 3600, 1000).eta_bw == \
+        cal.efficiency["nvidia-hopper"].bw
+
+
+def test_calibrate_write_stores_the_fit(calib, tmp_path, monkeypatch, capsys):
+    """``tokenomics calibrate --write FILE`` writes a file that loads back to the fitted values
+    (full precision), and leaves the bundled file alone."""
+    from optimizer import catalog
+    from optimizer.cli import main
+
+    bundled = tp.calibration_path().read_bytes()
+    monkeypatch.setattr(catalog, "calibration", lambda: calib)  # the fixture's refit, not a second one
+    target = tmp_path / "cal.yaml"
+    assert main(["calibrate", "--write", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {target}:" in out and "step_overhead_us_per_layer: " in out  # what changed
+    got = tp.load_calibration(target)
+    assert tp.calibration_from_fit(calib, got.date) == got
+    assert got.step_overhead_us_per_layer == calib.attrs["step_overhead_us_per_layer"]
+    assert got.overlap_exponent == calib.attrs["overlap_exponent"]
+    assert got.ep_comm_scale == calib.attrs["ep_comm_scale"]
+    assert got.attention_compute_scale == calib.attrs["attention_compute_scale"]
+    assert dict(got.efficiency) == dict(calib.attrs["efficiency"])
+    assert got.rows == calib.attrs["summary"]["rows"]
+    assert got.loo_median_abs_rel_error == calib.attrs["summary"]["loo_median_abs_rel_error"]
+    assert tp.calibration_path().read_bytes() == bundled
+    assert main(["calibrate", "--write", str(target)]) == 0  # same fit again: nothing changed
+    assert f"wrote {target} (no value changed)" in capsys.readouterr().out
+
+
+def test_calibration_file_round_trips_any_float(tmp_path):
+    odd = replace(tp.CALIBRATION, ep_comm_scale=1e-05, overlap_exponent=1e16,
+                  attention_compute_scale=0.1 + 0.2, loo_median_abs_rel_error=math.nan,
+                  loo_max_abs_log2_error=math.inf,
+                  efficiency={**tp.CALIBRATION.efficiency, "generic": tp.Efficiency(1 / 3, 2 / 3)})
+    got = tp.load_calibration(tp.write_calibration(odd, tmp_path / "c.yaml"))
+    assert math.isnan(got.loo_median_abs_rel_error)
+    assert replace(got, loo_median_abs_rel_error=0.0) == replace(odd, loo_median_abs_rel_error=0.0)
