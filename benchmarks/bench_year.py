@@ -26,7 +26,7 @@ def main() -> None:
     from synthetic import synthetic_scenario
 
     from optimizer import SolveOptions, solve
-    from optimizer.aggregate import representative_days
+    from optimizer.catalogs.days import representative_days
     from optimizer.verify import default_bound_groups, verify
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

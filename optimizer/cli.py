@@ -153,7 +153,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_catalog(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from optimizer import catalog
+    from optimizer.catalogs import catalog
 
     df = catalog.table(args.kind)
     if args.country:
@@ -173,7 +173,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def _cmd_throughput(args: argparse.Namespace) -> int:
-    from optimizer.catalog import estimate_throughput
+    from optimizer.catalogs.catalog import estimate_throughput
 
     est = estimate_throughput(args.gpu, args.llm, args.precision, args.tokens_per_s_per_user, args.input_len,
                               args.output_len)
@@ -191,7 +191,7 @@ def _cmd_throughput(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from optimizer.catalog import calibration
+    from optimizer.catalogs.catalog import calibration
 
     df = calibration()
     cols = [c for c in ("id", "gpu", "llm", "metric", "measured", "estimate", "rel_error", "loo_estimate",

@@ -76,7 +76,7 @@ def _gpu_blocks(sc: Scenario | None, site: str, gpu: str, short: bool = False) -
     set (``short``: without the GPU, the country and the rule set's title)."""
     if sc is None:
         return ["available_in or the policy" if short else "available_in or the policy forbids it there"]
-    from optimizer import policies
+    from optimizer.catalogs import policies
 
     s, g = sc.sites[site], sc.gpus[gpu]
     out = []

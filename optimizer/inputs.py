@@ -10,22 +10,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from optimizer import policies
-from optimizer.latency import latency_matrix
-from optimizer.scenario import Scenario, Series
+from optimizer.catalogs import catalog, policies
+from optimizer.catalogs.latency import latency_matrix
+from optimizer.scenario.schema import Scenario, Series
 
 
 def _series(v: Series, n: int) -> np.ndarray:
     return np.full(n, float(v)) if not isinstance(v, list) else np.asarray(v, dtype=float)
-
-
-def crf(rate: float | np.ndarray, years: float | np.ndarray) -> np.ndarray:
-    """Capital recovery factor, 1/year: r(1+r)^n / ((1+r)^n - 1), or 1/n when r = 0."""
-    r = np.asarray(rate, dtype=float)
-    n = np.asarray(years, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        out = np.where(r > 0, r / -np.expm1(-n * np.log1p(r)), 1.0 / n)  # = r(1+r)^n / ((1+r)^n - 1)
-    return out
 
 
 def build_inputs(sc: Scenario) -> xr.Dataset:
@@ -172,9 +163,7 @@ def _onsite(ds: xr.Dataset, sc: Scenario, add: object, n: int) -> None:
 
 
 def _derived_latency(sc: Scenario) -> np.ndarray:
-    """RTT (site, market) from coordinates where both ends have them (optimizer.latency), else NaN."""
-    from optimizer.catalog import latency_overrides, markets
-
+    """RTT (site, market) from coordinates where both ends have them (optimizer.catalogs.latency), else NaN."""
     lat = np.full((len(sc.sites), len(sc.markets)), np.nan)
     s_ok = [k for k, s in sc.sites.items() if s.lat is not None and s.lon is not None]
     m_ok = [k for k, m in sc.markets.items() if m.lat is not None and m.lon is not None]
@@ -186,7 +175,7 @@ def _derived_latency(sc: Scenario) -> np.ndarray:
                         for k in m_ok}).T
     sdf[["lat", "lon"]] = sdf[["lat", "lon"]].astype(float)
     mdf[["lat", "lon"]] = mdf[["lat", "lon"]].astype(float)
-    rtt = latency_matrix(sdf, mdf, latency_overrides(), reference_markets=markets())
+    rtt = latency_matrix(sdf, mdf, catalog.latency_overrides(), reference_markets=catalog.markets())
     si = [list(sc.sites).index(k) for k in s_ok]
     mi = [list(sc.markets).index(k) for k in m_ok]
     lat[np.ix_(si, mi)] = rtt.values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from optimizer.inputs import crf
+from optimizer.finance import crf
 from optimizer.model import PlanningModel
 from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
 from optimizer.model.power import battery_export_sites, floored_cf

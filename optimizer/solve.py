@@ -288,7 +288,7 @@ def _typical_day_start(scenario: Scenario, pm: PlanningModel, sf: highs.Standard
     days = scenario.time.steps // 24
     if scenario.time.steps % 24 or days < 4 or scenario.time.representative_days is not None:
         return None
-    from optimizer.aggregate import representative_days
+    from optimizer.catalogs.days import representative_days
     from optimizer.verify import investments
 
     try:

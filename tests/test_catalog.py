@@ -8,10 +8,11 @@ import pytest
 import xarray as xr
 import yaml
 
-from optimizer import ScenarioError, catalog, policies, solve
+from optimizer import ScenarioError, solve
+from optimizer.catalogs import catalog, policies
+from optimizer.catalogs.latency import great_circle_km, rtt_from_km
 from optimizer.inputs import build_inputs
-from optimizer.latency import great_circle_km, rtt_from_km
-from optimizer.scenario import Gpu, Llm, Market, Site, scenario_from_dict
+from optimizer.scenario import Gpu, Llm, Market, Site, references, scenario_from_dict
 
 NUMERIC_SOURCE_PREFIXES = ("derived:", "assumed:")
 
@@ -73,7 +74,7 @@ def test_llm_cards_are_sourced_and_consistent():
         for gid, t in card["throughput"].items():
             assert gid in catalog.gpus().index, f"{lid}: unknown gpu {gid}"
             assert t.get("source"), f"{lid}.{gid}: throughput without a source"
-        Llm.model_validate({k: v for k, v in catalog._Resolver({}, catalog.DATA, "x").llm(lid).items()})
+        Llm.model_validate({k: v for k, v in references._Resolver({}, catalog.DATA, "x").llm(lid).items()})
 
 
 def test_derived_latency_matches_published_round_trips():

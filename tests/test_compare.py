@@ -66,7 +66,7 @@ def test_trade_matrix_adds_up_to_tokens_per_year_with_unequal_day_weights():
     from pathlib import Path
 
     from optimizer import solve
-    from optimizer.aggregate import representative_days
+    from optimizer.catalogs.days import representative_days
     from optimizer.compare import trade_matrix
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

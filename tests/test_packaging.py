@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizer import catalog, resources
+from optimizer import resources
+from optimizer.catalogs import catalog
 from optimizer.cli import main
 from optimizer.errors import ScenarioError
 from optimizer.scenario import DEFAULT_SCENARIO, scenario_path
@@ -90,7 +91,7 @@ def test_cache_folder_is_per_user_and_overridable(tmp_path, monkeypatch):
 
 
 def test_an_unwritable_cache_is_skipped_with_a_warning(tmp_path, caplog):
-    from optimizer.profiles import load_profiles
+    from optimizer.catalogs.profiles import load_profiles
 
     from .test_profiles import _markets, _sites
 

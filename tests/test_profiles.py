@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from optimizer.profiles import (
+from optimizer.catalogs.profiles import (
     PROFILE_VERSION,
     SITE_VARIABLES,
     build_profiles,
@@ -189,7 +189,7 @@ def test_deterministic(ds: xr.Dataset) -> None:
 
 
 def test_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import optimizer.profiles as profiles
+    import optimizer.catalogs.profiles as profiles
 
     sites, markets = _sites().iloc[:2], _markets()
     first = load_profiles(sites, markets, 2025, cache_dir=tmp_path)

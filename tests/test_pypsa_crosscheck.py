@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from optimizer import solve
-from optimizer.inputs import crf
+from optimizer.finance import crf
 from optimizer.scenario import scenario_from_dict
 
 pypsa = pytest.importorskip("pypsa")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from optimizer.inputs import crf
+from optimizer.finance import crf
 
 MUSD = 1e6
 """USD per objective unit for runs whose hours stand for 365 or more hours of the year each."""

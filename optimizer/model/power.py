@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from optimizer.inputs import crf
+from optimizer.finance import crf
 from optimizer.model.linear import LinearBuilder
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import IndexSets

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from optimizer.errors import ScenarioError
+from optimizer.errors import ScenarioError, did_you_mean
 from optimizer.resources import data_dir
 
 POLICY_DIR = data_dir() / "policies"
@@ -59,11 +59,8 @@ def load(policy_id: str, _seen: tuple[str, ...] = ()) -> RuleSet:
     """A rule set with everything it extends folded in (extended rules first)."""
     path = POLICY_DIR / f"{policy_id}.yaml"
     if not path.exists():
-        import difflib
-
-        close = difflib.get_close_matches(policy_id, available(), n=3, cutoff=0.5)
-        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-        raise ScenarioError(f"policy: unknown rule set {policy_id!r}{hint}; available: {', '.join(available())}")
+        raise ScenarioError(f"policy: unknown rule set {policy_id!r}{did_you_mean(policy_id, available())}; "
+                            f"available: {', '.join(available())}")
     if policy_id in _seen:
         raise ScenarioError(f"{path.name}: extends forms a cycle: {' -> '.join((*_seen, policy_id))}")
     d = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Representative days: aggregate a scenario's hourly series into typical days with tsam.
+"""Representative days: a scenario's hourly series clustered into typical days with tsam.
 
 Every hourly series of the scenario (site prices, carbon intensity, PUE, solar and wind capacity
 factors, export prices, market demand per LLM) is one column of a frame that tsam clusters into
@@ -8,7 +8,7 @@ extra periods (``ExtremeConfig`` ``new_cluster``), so capacity is sized on real 
 with more than ``n`` such series, the peaks of each market's total (or, beyond ``n`` markets, of
 each LLM's total) are kept instead, so at most ``n + 1`` extra days are added. Each typical day gets the number of
 days it stands for as its weight (``time.day_weights``); storage is cyclic within each typical
-day (:attr:`optimizer.scenario.TimeSpec.contiguous` is False for them).
+day (:attr:`optimizer.scenario.schema.TimeSpec.contiguous` is False for them).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import ScenarioError
-from optimizer.scenario import Scenario, Series
+from optimizer.scenario.schema import Scenario, Series
 
 log = logging.getLogger(__name__)
 

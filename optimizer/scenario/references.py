@@ -1,4 +1,6 @@
-"""Bundled catalogs (``data/*.csv``, ``models/*.yaml``) and their use from scenario files.
+"""References in a scenario file, resolved and checked: catalog entries by id, series files,
+demand shares, estimated throughput (:func:`resolve`), then the ids one entry names of another
+(:func:`check_references`).
 
 A scenario section may draw entries from a catalog by id and override any field inline::
 
@@ -7,17 +9,16 @@ A scenario section may draw entries from a catalog by id and override any field 
       defaults: {lifetime_years: 20}             # applied to every included entry
       cn-nmg: {energy_price_usd_per_mwh: 30}     # rescales the hourly profile to a 30 USD/MWh mean
 
-Catalog sites get hourly energy price, carbon intensity and PUE from :mod:`optimizer.profiles` for
-the scenario's hours; catalog markets get ``baseline_output_tokens_per_s`` and a local-time demand
-shape, used by ``demand_share: {llm: fraction}``. A series given as ``{file: prices.csv,
-column: texas}`` is read from a CSV (first column timestamps) or NetCDF file and aligned by
-timestamp.
+Catalog sites get hourly energy price, carbon intensity and PUE from
+:mod:`optimizer.catalogs.profiles` for the scenario's hours; catalog markets get
+``baseline_output_tokens_per_s`` and a local-time demand shape, used by ``demand_share: {llm:
+fraction}``. A series given as ``{file: prices.csv, column: texas}`` is read from a CSV (first
+column timestamps) or NetCDF file and aligned by timestamp. The catalogs themselves are
+:mod:`optimizer.catalogs.catalog`.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,168 +26,46 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 from pydantic import ValidationError
 
-from optimizer.errors import ScenarioError
-from optimizer.resources import data_dir, models_dir
+from optimizer import throughput as tp
+from optimizer.catalogs import policies
+from optimizer.catalogs.catalog import (
+    DATA,
+    GPU_FIELDS,
+    MARKET_FIELDS,
+    SITE_FIELDS,
+    SITE_SERIES,
+    gpu_spec,
+    gpus,
+    llm_cards,
+    markets,
+    profiles,
+    record,
+    sites,
+)
+from optimizer.errors import ScenarioError, did_you_mean
+from optimizer.scenario.schema import (
+    SERVICE_TIERS,
+    Gpu,
+    Llm,
+    Scenario,
+    Series,
+    TimeSpec,
+    format_error,
+)
 
-DATA = data_dir()
-"""The bundled ``data/`` folder (inside the installed package, or the checkout's; optimizer.resources)."""
-MODELS = models_dir()
-"""The bundled ``models/`` folder."""
-
-SITE_FIELDS = ("country", "grid_limit_mw", "energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue",
-               "build_cost_usd", "build_cost_usd_per_mw", "lifetime_years", "lat", "lon", "state_funded", "name")
-GPU_FIELDS = ("gpus_per_node", "capex_usd_per_gpu", "lifetime_years", "power_kw_per_gpu", "idle_power_kw_per_gpu",
-              "made_in", "bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb_s", "scaleup_domain_gpus", "name")
-MARKET_FIELDS = ("country", "lat", "lon", "timezone", "name")
-SITE_SERIES = ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue")
-
-
-# --------------------------------------------------------------------------- tables
-
-
-@functools.cache
-def _csv(name: str) -> pd.DataFrame:
-    df = pd.read_csv(DATA / name, index_col="id", keep_default_na=False, na_values=[""])
-    return df
-
-
-def sites() -> pd.DataFrame:
-    """Candidate sites (``data/sites.csv``), indexed by id."""
-    return _csv("sites.csv")
-
-
-def gpus() -> pd.DataFrame:
-    """Accelerators (``data/gpus.csv``), indexed by id."""
-    return _csv("gpus.csv")
-
-
-def markets() -> pd.DataFrame:
-    """Demand markets (``data/markets.csv``), indexed by id."""
-    return _csv("markets.csv")
-
-
-def latency_overrides() -> pd.DataFrame:
-    """Cross-border minimum RTTs (``data/latency_overrides.csv``)."""
-    return pd.read_csv(DATA / "latency_overrides.csv")
-
-
-@functools.cache
-def llm_cards() -> dict[str, dict[str, Any]]:
-    """LLM workload cards (``models/*.yaml``) by id."""
-    return {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(MODELS.glob("*.yaml"))}
-
-
-def _source_text(source: Any) -> str:
-    """A card's source entry as one line: text as is, ``{title, url, date}`` joined by commas."""
-    if isinstance(source, dict):
-        return ", ".join(str(source[k]) for k in ("title", "url", "date") if source.get(k))
-    return str(source)
-
-
-def llms() -> pd.DataFrame:
-    """LLM cards as a table (architecture and serving fields flattened), indexed by id. Each
-    sourced field is followed by ``<field>_source`` from the card's ``sources:`` map, as in the
-    CSV catalogs; ``architecture_source`` covers the architecture fields and ``throughput_source``
-    the card's throughput table (each entry of which carries its own ``source`` in the card)."""
-    rows = []
-    for lid, card in llm_cards().items():
-        sources = dict(card.get("sources") or {})
-        row = {"name": card.get("name", lid)}
-        row.update(card.get("architecture", {}))
-        if "architecture" in sources:
-            row["architecture_source"] = _source_text(sources.pop("architecture"))
-        for k, v in (card.get("serving") or {}).items():
-            row[k] = v
-            if k in sources:
-                row[f"{k}_source"] = _source_text(sources.pop(k))
-        row["throughput_gpus"] = " ".join(card.get("throughput", {}))
-        row.update({f"{k}_source": _source_text(v) for k, v in sources.items()})  # throughput, others
-        rows.append(pd.Series(row, name=lid))
-    df = pd.DataFrame(rows)
-    df.index.name = "id"
-    return df
-
-
-def policy_table() -> pd.DataFrame:
-    """Bundled chip-policy rule sets, one row each."""
-    from optimizer import policies
-
-    rows = []
-    for pid in policies.available():
-        rs = policies.load(pid)
-        rows.append({"id": pid, "name": rs.name, "effective": rs.effective, "rules": len(rs.rules),
-                     "quantity_caps": len(rs.quantity_caps)})
-    return pd.DataFrame(rows).set_index("id")
-
-
-def table(kind: str) -> pd.DataFrame:
-    """The catalog ``kind`` (sites, gpus, llms, markets, policies) as a DataFrame."""
-    return {"sites": sites, "gpus": gpus, "llms": llms, "markets": markets, "policies": policy_table}[kind]()
-
-
-@functools.cache
-def profiles(year: int) -> xr.Dataset:
-    """Hourly profiles of every catalog site and market for ``year`` (cached on disk)."""
-    from optimizer.profiles import load_profiles
-
-    return load_profiles(sites(), markets(), year)
-
-
-def estimate_throughput(
-    gpu: str, llm: str, precision: str | None = None, tokens_per_s_per_user: float = 20.0,
-    input_len: int = 4096, output_len: int = 1024,
-) -> Any:
-    """Throughput estimate (:class:`optimizer.throughput.ThroughputEstimate`) for catalog ids."""
-    from optimizer import throughput as tp
-
-    if gpu not in gpus().index:
-        raise ScenarioError(f"--gpu: unknown accelerator id {gpu!r}{_close(gpu, gpus().index)}")
-    if llm not in llm_cards():
-        raise ScenarioError(f"--llm: unknown LLM id {llm!r}{_close(llm, llm_cards())}")
-    spec = tp.llm_spec_from_card(llm_cards()[llm], llm)
-    gspec = _gpu_spec(gpu, {k: _plain(v) for k, v in gpus().loc[gpu].items()})
-    return tp.estimate(gspec, spec, precision or spec.card_precision or "bf16", tokens_per_s_per_user,
-                       input_len, output_len)
-
-
-def calibration() -> pd.DataFrame:
-    """Refit the estimator on ``data/benchmarks.csv``: per-row estimate, measurement, errors."""
-    from optimizer import throughput as tp
-
-    return tp.calibrate(tp.load_benchmarks(DATA / "benchmarks.csv"), tp.load_gpu_specs(DATA / "gpus.csv"),
-                        tp.load_llm_specs(MODELS))
-
-
-# --------------------------------------------------------------------------- resolution
-
-
-def _close(name: str, options: Any) -> str:
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def _plain(v: Any) -> Any:
-    """numpy/pandas scalars to plain Python; NaN to None."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    return v
+# --------------------------------------------------------------------------- catalog references
 
 
 class _Resolver:
     def __init__(self, raw: dict[str, Any], base_dir: Path, file: str):
-        from optimizer.scenario import TimeSpec, _format_error
-
         self.raw, self.base_dir, self.file = raw, base_dir, file
         self.problems: list[str] = []
         try:
             self.time = TimeSpec.model_validate(raw.get("time") or {})
         except ValidationError as exc:
-            raise ScenarioError([_format_error({**e, "loc": ("time", *e["loc"])}, file) for e in exc.errors()]) from None
+            raise ScenarioError([format_error({**e, "loc": ("time", *e["loc"])}, file) for e in exc.errors()]) from None
         self.index = self.time.index()
 
     # ---- helpers
@@ -228,7 +107,7 @@ class _Resolver:
                 ds = xr.open_dataset(p, engine="h5netcdf")
                 name = ref.get("variable") or ref.get("column")
                 if name not in ds:
-                    self.problem(path, f"{p.name} has no variable {name!r}{_close(str(name), ds.data_vars)}")
+                    self.problem(path, f"{p.name} has no variable {name!r}{did_you_mean(str(name), ds.data_vars)}")
                     return None
                 da = ds[name].sel(ref.get("select") or {})
                 s = da.to_series()
@@ -236,7 +115,7 @@ class _Resolver:
                 df = pd.read_csv(p, index_col=0, parse_dates=[0])
                 col = ref.get("column")
                 if col not in df.columns:
-                    self.problem(path, f"{p.name} has no column {col!r}{_close(str(col), df.columns)}")
+                    self.problem(path, f"{p.name} has no column {col!r}{did_you_mean(str(col), df.columns)}")
                     return None
                 s = df[col]
         except (ValueError, KeyError, OSError) as exc:
@@ -286,7 +165,7 @@ class _Resolver:
         out: dict[str, Any] = {}
         for cid in include:
             if cid not in ids:
-                self.problem(f"{name}.include", f"unknown {name[:-1]} id {cid!r}{_close(cid, ids)}")
+                self.problem(f"{name}.include", f"unknown {name[:-1]} id {cid!r}{did_you_mean(cid, ids)}")
                 continue
             entry = self.merge(name, cid, from_catalog(cid), defaults)
             override = val.pop(cid, None) or {}
@@ -318,7 +197,7 @@ class _Resolver:
 
     def site(self, sid: str) -> dict[str, Any]:
         row = sites().loc[sid]
-        d = {k: _plain(row[k]) for k in SITE_FIELDS if k in row.index and _plain(row[k]) is not None}
+        d = record(row, SITE_FIELDS)
         d["state_funded"] = bool(row.get("state_funded", False))
         prof = self._profiles(f"sites.{sid}")
         if prof is not None:
@@ -328,7 +207,7 @@ class _Resolver:
 
     def gpu(self, gid: str) -> dict[str, Any]:
         row = gpus().loc[gid]
-        d = {k: _plain(row[k]) for k in GPU_FIELDS if k in row.index and _plain(row[k]) is not None}
+        d = record(row, GPU_FIELDS)
         for k in ("gpus_per_node", "scaleup_domain_gpus"):
             if k in d:
                 d[k] = int(d[k])
@@ -361,8 +240,6 @@ class _Resolver:
     def service_level(self, lid: str, llm: dict[str, Any], stated: set[str]) -> None:
         """Apply ``service_tier``; a card's throughput stated for another per-user speed is dropped
         (the estimator refills it), throughput written in the scenario is kept."""
-        from optimizer.scenario import SERVICE_TIERS
-
         tier = llm.get("service_tier")
         if tier is None:
             return
@@ -382,14 +259,11 @@ class _Resolver:
 
     def estimate_missing(self, lid: str, llm: dict[str, Any], gpus_: dict[str, Any]) -> None:
         """Fill throughput for accelerators the LLM has none for, with :func:`optimizer.throughput.estimate`."""
-        from optimizer import throughput as tp
-        from optimizer.scenario import Gpu, Llm
-
         card_id = llm.get("card")
         if card_id is None or not isinstance(llm.get("throughput", {}), dict):
             return
         if not isinstance(card_id, str) or card_id not in llm_cards():
-            self.problem(f"llms.{lid}.card", f"unknown model card {card_id!r}{_close(str(card_id), llm_cards())}")
+            self.problem(f"llms.{lid}.card", f"unknown model card {card_id!r}{did_you_mean(str(card_id), llm_cards())}")
             return
         try:  # estimate only from values the schema accepts; otherwise the schema reports them
             checked = Llm.model_validate({**llm, "throughput": {}})
@@ -409,7 +283,7 @@ class _Resolver:
                 Gpu.model_validate(g)
             except ValidationError:
                 continue
-            gspec = _gpu_spec(gid, g)
+            gspec = gpu_spec(gid, g)
             if gspec is None:
                 continue
             try:
@@ -431,7 +305,7 @@ class _Resolver:
 
     def market(self, mid: str) -> dict[str, Any]:
         row = markets().loc[mid]
-        d = {k: _plain(row[k]) for k in MARKET_FIELDS if k in row.index and _plain(row[k]) is not None}
+        d = record(row, MARKET_FIELDS)
         d["baseline_output_tokens_per_s"] = float(row["demand_output_tokens_per_s"])
         return d
 
@@ -462,7 +336,7 @@ class _Resolver:
                 self.problem(f"markets.{mid}.demand_share.{lid}", f"must be a number >= 0, got {frac!r}")
                 continue
             if lid not in llm_ids:
-                self.problem(f"markets.{mid}.demand_share.{lid}", f"unknown llm id{_close(lid, llm_ids)}")
+                self.problem(f"markets.{mid}.demand_share.{lid}", f"unknown llm id{did_you_mean(lid, llm_ids)}")
                 continue
             demand.setdefault(lid, (float(baseline) * frac * shape).round(3).tolist())
         m["demand_output_tokens_per_s"] = demand
@@ -507,31 +381,6 @@ class _Resolver:
         return out
 
 
-def _gpu_spec(gid: str, g: dict[str, Any]) -> Any:
-    """The estimator's view of a scenario accelerator, or None when its specs are not given."""
-    from optimizer import throughput as tp
-
-    need = ("bf16_tflops", "hbm_gb", "hbm_tb_s", "power_kw_per_gpu")
-    if any(not isinstance(g.get(k), int | float) for k in need):
-        return None
-    vendor = str(g.get("vendor") or g.get("name") or "").split(" ")[0]
-    return tp.GpuSpec(
-        id=gid, bf16_tflops=float(g["bf16_tflops"]), fp8_tflops=g.get("fp8_tflops"), fp4_tflops=g.get("fp4_tflops"),
-        hbm_gb=float(g["hbm_gb"]), hbm_tb_s=float(g["hbm_tb_s"]), power_kw_per_gpu=float(g["power_kw_per_gpu"]),
-        idle_power_kw_per_gpu=float(g.get("idle_power_kw_per_gpu") or 0.0),
-        gpus_per_node=int(g.get("gpus_per_node") or 8), scaleup_domain_gpus=int(g.get("scaleup_domain_gpus") or 8),
-        vendor=vendor,
-        # links, ranks and family: the catalog row's columns; a scenario entry has none, so the
-        # spec takes them from the bundled gpus.csv by id
-        scaleup_gb_s=_num_or_none(g.get("scaleup_gb_s")), scaleout_gb_s=_num_or_none(g.get("scaleout_gb_s")),
-        ranks_per_package=int(g["ranks_per_package"]) if isinstance(g.get("ranks_per_package"), int | float) else None,
-        family=g["family"] if isinstance(g.get("family"), str) else None,
-    )
-
-
-def _num_or_none(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
-
 
 def _rescale(field: str, series: np.ndarray, old_mean: float, new_mean: float) -> np.ndarray:
     """A catalog profile moved from its annual mean ``old_mean`` to ``new_mean``, shape kept:
@@ -544,3 +393,66 @@ def _rescale(field: str, series: np.ndarray, old_mean: float, new_mean: float) -
 def resolve(raw: dict[str, Any], base_dir: Path, file: str) -> dict[str, Any]:
     """Expand catalog references, demand shares and series files into a plain scenario mapping."""
     return _Resolver(raw, base_dir, file).resolve()
+
+
+# --------------------------------------------------------------------------- cross references
+
+
+def check_references(sc: Scenario, file: str) -> list[str]:
+    """Problems that need the whole scenario: unknown ids, series lengths. One message each."""
+    problems: list[str] = []
+    n = sc.time.steps
+
+    def series(path: str, v: Series) -> None:
+        if isinstance(v, list) and len(v) != n:
+            problems.append(f"{file}: {path}: series has {len(v)} values, time.steps is {n}")
+
+    for sid, site in sc.sites.items():
+        for f in ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue"):
+            series(f"sites.{sid}.{f}", getattr(site, f))
+        if site.export_price_usd_per_mwh is not None:
+            series(f"sites.{sid}.export_price_usd_per_mwh", site.export_price_usd_per_mwh)
+        for kind in ("solar", "wind"):
+            gen = getattr(site, kind)
+            if gen is not None:
+                if gen.capacity_factor is None:
+                    problems.append(f"{file}: sites.{sid}.{kind}.capacity_factor: required for a site outside the "
+                                    "catalog (catalog sites take it from the hourly profiles)")
+                else:
+                    series(f"sites.{sid}.{kind}.capacity_factor", gen.capacity_factor)
+    for gid, gpu in sc.gpus.items():
+        if gpu.idle_power_kw_per_gpu > gpu.power_kw_per_gpu:
+            problems.append(
+                f"{file}: gpus.{gid}.idle_power_kw_per_gpu: must be <= power_kw_per_gpu "
+                f"({gpu.power_kw_per_gpu}), got {gpu.idle_power_kw_per_gpu}"
+            )
+    for lid, llm in sc.llms.items():
+        for gid in llm.throughput:
+            if gid not in sc.gpus:
+                problems.append(f"{file}: llms.{lid}.throughput.{gid}: unknown gpu id{did_you_mean(gid, sc.gpus)}")
+    for mid, market in sc.markets.items():
+        for lid, v in market.demand_output_tokens_per_s.items():
+            if lid not in sc.llms:
+                problems.append(
+                    f"{file}: markets.{mid}.demand_output_tokens_per_s.{lid}: unknown llm id{did_you_mean(lid, sc.llms)}"
+                )
+            series(f"markets.{mid}.demand_output_tokens_per_s.{lid}", v)
+    for sid, row in sc.latency_ms.items():
+        if sid not in sc.sites:
+            problems.append(f"{file}: latency_ms.{sid}: unknown site id{did_you_mean(sid, sc.sites)}")
+        for mid in row:
+            if mid not in sc.markets:
+                problems.append(f"{file}: latency_ms.{sid}.{mid}: unknown market id{did_you_mean(mid, sc.markets)}")
+    policy_ids = [sc.policy] if isinstance(sc.policy, str) else list(sc.policy or [])
+    for pid in policy_ids:
+        if pid not in policies.available():
+            problems.append(f"{file}: policy: unknown rule set {pid!r}{did_you_mean(pid, policies.available())}; "
+                            f"available: {', '.join(policies.available())}")
+    for i, cap in enumerate(sc.supply_caps):
+        for gid in cap.gpus:
+            if gid not in sc.gpus:
+                problems.append(f"{file}: supply_caps[{i}].gpus: unknown gpu id {gid!r}{did_you_mean(gid, sc.gpus)}")
+    for section in ("sites", "gpus", "llms", "markets"):
+        if not getattr(sc, section):
+            problems.append(f"{file}: {section}: must list at least one entry")
+    return problems

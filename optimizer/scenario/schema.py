@@ -1,13 +1,14 @@
-"""Scenario files: YAML read safely, validated with pydantic into a typed :class:`Scenario`.
+"""The scenario format: pydantic models of a validated :class:`Scenario`, YAML read safely, and
+the messages that report what is wrong with a file.
 
 Every problem in a file is collected and reported together, one line each, naming the file, the
 field path and the offending value (``tiny.yaml: sites.texas.grid_limit_mw: must be >= 0, got -5``).
+This module is the bottom of the scenario layer: it imports nothing of the package but its errors.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,10 +18,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from optimizer.errors import ScenarioError
-from optimizer.resources import bundled_scenarios, scenarios_dir
-
-DEFAULT_SCENARIO = scenarios_dir() / "default.yaml"
+from optimizer.errors import ScenarioError, did_you_mean
 
 NonNeg = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
@@ -414,7 +412,8 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields) if isinstance(model, type) else []
 
 
-def _format_error(err: Mapping[str, Any], file: str) -> str:
+def format_error(err: Mapping[str, Any], file: str) -> str:
+    """One pydantic error as a line of the file's report: ``file: field.path: what is wrong, got value``."""
     loc = tuple(err["loc"])
     path = _loc_to_path(loc)
     kind = err["type"]
@@ -423,9 +422,8 @@ def _format_error(err: Mapping[str, Any], file: str) -> str:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         known = _fields_at(_strip_ids(loc[:-1]))
-        close = difflib.get_close_matches(key, known, n=3)
-        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-        allowed = f"; allowed: {', '.join(known)}" if known and not close else ""
+        hint = did_you_mean(key, known, cutoff=0.6)
+        allowed = f"; allowed: {', '.join(known)}" if known and not hint else ""
         return f"{file}: {path}: unknown key{hint}{allowed}"
     if kind == "missing":
         return f"{file}: {path}: required field is missing"
@@ -485,78 +483,12 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-# --------------------------------------------------------------------------- cross references
+def validation_messages(exc: ValidationError, file: str) -> list[str]:
+    """Every problem of a failed :meth:`Scenario.model_validate`, one line each (:func:`format_error`)."""
+    return [format_error(e, file) for e in _dedupe_union_errors(exc.errors())]  # type: ignore[arg-type]
 
 
-def _close(name: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def check_references(sc: Scenario, file: str) -> list[str]:
-    """Problems that need the whole scenario: unknown ids, series lengths. One message each."""
-    problems: list[str] = []
-    n = sc.time.steps
-
-    def series(path: str, v: Series) -> None:
-        if isinstance(v, list) and len(v) != n:
-            problems.append(f"{file}: {path}: series has {len(v)} values, time.steps is {n}")
-
-    for sid, site in sc.sites.items():
-        for f in ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue"):
-            series(f"sites.{sid}.{f}", getattr(site, f))
-        if site.export_price_usd_per_mwh is not None:
-            series(f"sites.{sid}.export_price_usd_per_mwh", site.export_price_usd_per_mwh)
-        for kind in ("solar", "wind"):
-            gen = getattr(site, kind)
-            if gen is not None:
-                if gen.capacity_factor is None:
-                    problems.append(f"{file}: sites.{sid}.{kind}.capacity_factor: required for a site outside the "
-                                    "catalog (catalog sites take it from the hourly profiles)")
-                else:
-                    series(f"sites.{sid}.{kind}.capacity_factor", gen.capacity_factor)
-    for gid, gpu in sc.gpus.items():
-        if gpu.idle_power_kw_per_gpu > gpu.power_kw_per_gpu:
-            problems.append(
-                f"{file}: gpus.{gid}.idle_power_kw_per_gpu: must be <= power_kw_per_gpu "
-                f"({gpu.power_kw_per_gpu}), got {gpu.idle_power_kw_per_gpu}"
-            )
-    for lid, llm in sc.llms.items():
-        for gid in llm.throughput:
-            if gid not in sc.gpus:
-                problems.append(f"{file}: llms.{lid}.throughput.{gid}: unknown gpu id{_close(gid, sc.gpus)}")
-    for mid, market in sc.markets.items():
-        for lid, v in market.demand_output_tokens_per_s.items():
-            if lid not in sc.llms:
-                problems.append(
-                    f"{file}: markets.{mid}.demand_output_tokens_per_s.{lid}: unknown llm id{_close(lid, sc.llms)}"
-                )
-            series(f"markets.{mid}.demand_output_tokens_per_s.{lid}", v)
-    for sid, row in sc.latency_ms.items():
-        if sid not in sc.sites:
-            problems.append(f"{file}: latency_ms.{sid}: unknown site id{_close(sid, sc.sites)}")
-        for mid in row:
-            if mid not in sc.markets:
-                problems.append(f"{file}: latency_ms.{sid}.{mid}: unknown market id{_close(mid, sc.markets)}")
-    policy_ids = [sc.policy] if isinstance(sc.policy, str) else list(sc.policy or [])
-    if policy_ids:
-        from optimizer import policies
-
-        for pid in policy_ids:
-            if pid not in policies.available():
-                problems.append(f"{file}: policy: unknown rule set {pid!r}{_close(pid, policies.available())}; "
-                                f"available: {', '.join(policies.available())}")
-    for i, cap in enumerate(sc.supply_caps):
-        for gid in cap.gpus:
-            if gid not in sc.gpus:
-                problems.append(f"{file}: supply_caps[{i}].gpus: unknown gpu id {gid!r}{_close(gid, sc.gpus)}")
-    for section in ("sites", "gpus", "llms", "markets"):
-        if not getattr(sc, section):
-            problems.append(f"{file}: {section}: must list at least one entry")
-    return problems
-
-
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- reading
 
 
 def read_yaml(path: Path) -> Any:
@@ -574,69 +506,6 @@ def read_yaml(path: Path) -> Any:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError(f"{path.name}:{where}: malformed YAML: {problem}") from None
-
-
-def scenario_from_dict(
-    data: Any, file: str = "<scenario>", base_dir: Path | None = None,
-    variant: str | None = None, sets: list[str] | None = None, aggregate: bool = True,
-) -> Scenario:
-    """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem.
-
-    ``base``, ``overrides``, the named ``variant`` and ``sets`` (``key=value``) are applied first
-    (:mod:`optimizer.overrides`), then catalog references (``include``), ``demand_share`` and series
-    files are expanded (:mod:`optimizer.catalog`); relative file paths are taken from ``base_dir``.
-    """
-    from optimizer.catalog import resolve
-    from optimizer.overrides import compose
-
-    if data is None:
-        raise ScenarioError(f"{file}: the scenario is empty")
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{file}: the scenario must be a mapping of keys, got {type(data).__name__}")
-    base_dir = base_dir or Path.cwd()
-    data = compose(data, base_dir, file, variant, sets)
-    data = resolve(data, base_dir, file)
-    try:
-        sc = Scenario.model_validate(data)
-    except ValidationError as exc:
-        errors = _dedupe_union_errors(exc.errors())  # type: ignore[arg-type]
-        raise ScenarioError([_format_error(e, file) for e in errors]) from None
-    problems = check_references(sc, file)
-    if problems:
-        raise ScenarioError(problems)
-    if aggregate and sc.time.representative_days is not None and sc.time.day_weights is None:
-        from optimizer.aggregate import representative_days
-
-        sc, _ = representative_days(sc, sc.time.representative_days)
-    return sc
-
-
-def scenario_path(path: str | Path | None) -> Path:
-    """The file of a scenario argument: ``None`` -> the bundled default; an existing file as
-    given; a bare name such as ``china_token_export`` (no folder, no suffix, not a file here) ->
-    the bundled ``data/scenarios/<name>.yaml`` (:func:`optimizer.resources.bundled_scenarios`)."""
-    if path is None:
-        return DEFAULT_SCENARIO
-    p = Path(path)
-    if p.exists() or p.suffix or len(p.parts) != 1 or str(path) in (".", ".."):
-        return p
-    bundled = scenarios_dir() / f"{p.name}.yaml"
-    if bundled.is_file() and not p.name.startswith("_"):
-        return bundled
-    names = bundled_scenarios()
-    raise ScenarioError(f"{path}: no such file, nor a bundled scenario{_close(p.name, names)}; bundled: "
-                        f"{', '.join(names)} (or give a path to a .yaml file)")
-
-
-def load_scenario(path: str | Path | None = None, variant: str | None = None,
-                  sets: list[str] | None = None, aggregate: bool = True) -> Scenario:
-    """Read and validate a scenario YAML file (the bundled default when ``path`` is None; a bare
-    name picks a bundled scenario, see :func:`scenario_path`), with an optional named ``variant``
-    and ``key=value`` overrides (``sets``); ``aggregate=False`` keeps every modelled day even when
-    ``time.representative_days`` is set."""
-    p = scenario_path(path)
-    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, aggregate)
-    return sc.model_copy(update={"source_file": str(p.resolve())})
 
 
 def json_schema() -> dict[str, Any]:

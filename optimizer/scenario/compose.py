@@ -13,13 +13,14 @@ Two sources setting the same key (or one a prefix of the other) is an error nami
 from __future__ import annotations
 
 import copy
-import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from optimizer.errors import ScenarioError
+from optimizer.errors import ScenarioError, did_you_mean
+from optimizer.resources import data_dir
+from optimizer.scenario.schema import read_yaml
 
 Override = tuple[str, Any, str]  # (dot-key, value, where it came from)
 
@@ -34,17 +35,13 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 def apply_base(raw: dict[str, Any], base_dir: Path, file: str, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Merge the scenario over its ``base:`` file (recursively)."""
-    from optimizer.scenario import read_yaml
-
     if "base" not in raw:
         return raw
     ref = raw["base"]
     if not isinstance(ref, str):
         raise ScenarioError(f"{file}: base: must be a file name, got {ref!r}")
     path = (base_dir / ref).resolve()
-    from optimizer.catalog import DATA
-
-    if not Path(ref).is_absolute() and not any(path.is_relative_to(r) for r in (base_dir.resolve(), DATA.resolve())):
+    if not Path(ref).is_absolute() and not any(path.is_relative_to(r) for r in (base_dir.resolve(), data_dir().resolve())):
         raise ScenarioError(f"{file}: base: {ref} is outside the scenario's folder and the project's data folder; "
                             "give an absolute path to use it")
     if path in _seen:
@@ -98,10 +95,8 @@ def collect(raw: dict[str, Any], file: str, variant: str | None, sets: list[Over
         raise ScenarioError(f"{file}: variants: must map variant names to overrides, got {variants!r}")
     if variant is not None:
         if variant not in variants:
-            close = difflib.get_close_matches(variant, list(variants), n=3, cutoff=0.5)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
             known = f"; variants: {', '.join(variants)}" if variants else "; the scenario defines no variants"
-            raise ScenarioError(f"{file}: --variant {variant!r}: unknown variant{hint}{known}")
+            raise ScenarioError(f"{file}: --variant {variant!r}: unknown variant{did_you_mean(variant, variants)}{known}")
         where = f"variants.{variant}"
         found += [(k, v, where) for k, v in _as_mapping(variants[variant], file, where).items()]
     found += sets
