@@ -52,11 +52,7 @@ def test_infeasible_exits_3_and_still_writes_summary(tmp_path, tiny, capsys):
     assert "market us-east, llm llama-70b" in capsys.readouterr().out
 
 
-def test_no_plan_within_time_limit_exits_4(tmp_path):
-    import sys
-    sys.path.insert(0, str(TINY.parents[2] / "benchmarks"))
-    from synthetic import synthetic_scenario
-
+def test_no_plan_within_time_limit_exits_4(tmp_path, synthetic_scenario):
     sc = synthetic_scenario(20, 15, 4, 48)
     p = tmp_path / "big.yaml"
     p.write_text(sc.to_yaml())
@@ -108,11 +104,7 @@ def test_schema_command_prints_json_schema(capsys):
     assert "sites" in schema["properties"] and "source_file" not in schema["properties"]
 
 
-def test_verify_on_typical_days_reports_the_every_day_cost_and_a_proven_gap(tmp_path, capsys):
-    import sys
-    sys.path.insert(0, str(TINY.parents[2] / "benchmarks"))
-    from synthetic import synthetic_scenario
-
+def test_verify_on_typical_days_reports_the_every_day_cost_and_a_proven_gap(tmp_path, capsys, synthetic_scenario):
     p = tmp_path / "five_weeks.yaml"
     p.write_text(synthetic_scenario(4, 3, 1, 24 * 35, seed=7).to_yaml())
     out = tmp_path / "o"

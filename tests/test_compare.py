@@ -61,16 +61,10 @@ def test_compare_reads_finished_run_folders_and_cli(two, tmp_path, capsys):
     assert "tiny" in out and "sovereign" in out and "token trade" in out
 
 
-def test_trade_matrix_adds_up_to_tokens_per_year_with_unequal_day_weights():
-    import sys
-    from pathlib import Path
-
+def test_trade_matrix_adds_up_to_tokens_per_year_with_unequal_day_weights(synthetic_scenario):
     from optimizer import solve
     from optimizer.catalogs.days import representative_days
     from optimizer.compare import trade_matrix
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from synthetic import synthetic_scenario
 
     small, _ = representative_days(synthetic_scenario(4, 3, 1, 24 * 14, seed=8), 3)
     assert len(set(small.time.day_weights)) > 1

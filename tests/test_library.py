@@ -36,6 +36,7 @@ def solved() -> dict:
     return {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LIBRARY)
 def test_library_scenario_solves_without_scaling_warnings(name, solved, caplog):
     with caplog.at_level(logging.WARNING, logger="optimizer"):
@@ -45,6 +46,7 @@ def test_library_scenario_solves_without_scaling_warnings(name, solved, caplog):
     solved[name] = plan
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["china_token_export", "us_ai_factories", "gulf_sovereign", "eu_sovereign"])
 def test_lifting_the_rules_never_raises_cost(name, solved):
     path = SCENARIOS / f"{name}.yaml"

@@ -111,6 +111,7 @@ def test_hourly_pue_drives_facility_power():
     np.testing.assert_allclose(ratio, pue, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_representative_days_match_the_full_year_and_keep_storage_cyclic_per_day():
     world = {
         "name": "year", "time": {"year": 2025}, "unserved_penalty_usd_per_mtok": 50,

@@ -4,8 +4,6 @@ hour is its own group, and the fast strategy built on it reports gaps that hold.
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,13 +25,10 @@ from optimizer.relax import (
 from optimizer.scenario import scenario_from_dict
 from optimizer.strategy import Progress
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from synthetic import synthetic_scenario  # noqa: E402
-
 HOURS = 48
 
 
-def _world(seed: int) -> dict:
+def _world(synthetic_scenario, seed: int) -> dict:
     """A small synthetic world with every hour-varying input the relaxation handles: hourly PUE,
     on-site solar and wind with exports, a carbon price and a binding-ish carbon cap."""
     d = yaml.safe_load(synthetic_scenario(6, 5, 2, HOURS, seed=seed).to_yaml())
@@ -59,9 +54,10 @@ def _relaxed_optimum_usd(inputs, sets, labels, peak_hours: int = PEAK_HOURS) -> 
     return out.objective * unit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_relaxation_never_exceeds_the_optimum_and_is_exact_on_single_hours(seed):
-    sc = scenario_from_dict(_world(seed))
+def test_relaxation_never_exceeds_the_optimum_and_is_exact_on_single_hours(seed, synthetic_scenario):
+    sc = scenario_from_dict(_world(synthetic_scenario, seed))
     opt = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
     inputs = build_inputs(sc)
     sets = build_sets(inputs)
@@ -78,7 +74,7 @@ def test_relaxation_never_exceeds_the_optimum_and_is_exact_on_single_hours(seed)
     assert bounds[0] < opt  # the hours really differ: one group loses something
 
 
-def test_peak_rows_size_the_fleet_for_the_peak_hour_of_one_group():
+def test_peak_rows_size_the_fleet_for_the_peak_hour_of_one_group(synthetic_scenario):
     """One site, one accelerator, one market, one LLM, flat prices, demand 1e5 then 3e5 tokens/s.
     On one group of both hours, the mean (2e5) would size the fleet; with the peak-hour rows the
     relaxation needs the fleet of the 3e5 hour and equals the optimum (its energy cost is the same
@@ -101,8 +97,8 @@ def test_peak_rows_size_the_fleet_for_the_peak_hour_of_one_group():
     assert _relaxed_optimum_usd(inputs, sets, one, peak_hours=1) == pytest.approx(opt, rel=1e-6)
 
 
-def test_each_group_averages_demand_and_takes_the_cheapest_hour_of_energy():
-    sc = scenario_from_dict(_world(0))
+def test_each_group_averages_demand_and_takes_the_cheapest_hour_of_energy(synthetic_scenario):
+    sc = scenario_from_dict(_world(synthetic_scenario, 0))
     inputs = build_inputs(sc)
     labels = np.repeat([0, 1], HOURS // 2)
     agg = aggregate_inputs(inputs, labels)
@@ -138,7 +134,7 @@ def test_fast_strategy_with_a_battery_falls_back_to_the_lp_bound(tiny):
     assert fast["objective_usd_per_year"] == pytest.approx(exact["objective_usd_per_year"], rel=1e-5)
 
 
-def test_model_cut_down_to_open_sites_equals_the_model_with_those_sites_fixed():
+def test_model_cut_down_to_open_sites_equals_the_model_with_those_sites_fixed(synthetic_scenario):
     sc = synthetic_scenario(8, 6, 2, 24, seed=3)
     plan = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9))
     open_site = plan.dataset["open"].values.astype(float)
@@ -149,7 +145,8 @@ def test_model_cut_down_to_open_sites_equals_the_model_with_those_sites_fixed():
         plan.summary["objective_usd_per_year"], rel=1e-7)
 
 
-def test_fast_rounds_report_a_bound_that_only_rises_and_a_plan_that_only_falls(caplog):
+@pytest.mark.slow
+def test_fast_rounds_report_a_bound_that_only_rises_and_a_plan_that_only_falls(caplog, synthetic_scenario):
     caplog.set_level(logging.INFO, logger="optimizer")
     sc = synthetic_scenario(10, 8, 3, 72, seed=4)
     exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9)).summary["objective_usd_per_year"]
@@ -188,7 +185,8 @@ def test_progress_reports_from_a_background_thread_while_the_main_thread_waits(c
     assert 3 <= len(beats) <= 6
 
 
-def test_verification_in_week_chunks_equals_one_model_of_the_whole_horizon():
+@pytest.mark.slow
+def test_verification_in_week_chunks_equals_one_model_of_the_whole_horizon(synthetic_scenario):
     from optimizer import verify as v
 
     sc = synthetic_scenario(5, 4, 2, 24 * 35, seed=5)  # 35 days: above CHUNK_ABOVE_STEPS
@@ -206,7 +204,8 @@ def test_verification_in_week_chunks_equals_one_model_of_the_whole_horizon():
         assert parts[key] == pytest.approx(one[key], rel=1e-6, abs=1e-6), key
 
 
-def test_full_horizon_bound_is_below_the_optimum_and_verify_reports_the_gap():
+@pytest.mark.slow
+def test_full_horizon_bound_is_below_the_optimum_and_verify_reports_the_gap(synthetic_scenario):
     from optimizer.verify import full_horizon_bound, verify
 
     sc = synthetic_scenario(6, 5, 2, 96, seed=6)

@@ -9,18 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import pytest
 import yaml
 
 from optimizer import SolveOptions, load_scenario, solve
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from synthetic import synthetic_scenario  # noqa: E402
 
-
-def test_time_limit_returns_the_best_plan_with_its_gap():
+def test_time_limit_returns_the_best_plan_with_its_gap(synthetic_scenario):
     plan = solve(synthetic_scenario(20, 15, 4, 48), SolveOptions(time_limit_s=3, mip_gap=1e-6))
     assert plan.status in ("time_limit_feasible", "optimal")
     if plan.status == "time_limit_feasible":
@@ -44,7 +40,8 @@ def test_badly_scaled_inputs_warn_naming_the_family(tiny, caplog):
     assert any("facility_power_balance" in r.getMessage() for r in caplog.records)
 
 
-def test_killed_compare_loses_nothing_and_redoes_only_the_rest(tmp_path, tiny):
+@pytest.mark.slow
+def test_killed_compare_loses_nothing_and_redoes_only_the_rest(tmp_path, tiny, synthetic_scenario):
     fast = tmp_path / "fast.yaml"
     fast.write_text(yaml.safe_dump(tiny))
     slow = tmp_path / "slow.yaml"

@@ -4,10 +4,8 @@ move improves, and the pricer turns relaxed-MILP incumbents into searched, price
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +18,6 @@ from optimizer.model.sets import build_sets
 from optimizer.relax import cluster_steps, relaxed_model
 from optimizer.site_search import SiteScorer, key_sites, local_search, neighbours, site_key
 from optimizer.strategy import Progress, _Pricer, unpack_integers
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from synthetic import synthetic_scenario  # noqa: E402
 
 
 def _scorer(sc, groups: int):
@@ -46,8 +41,8 @@ def _exact_with_sites(sc, inputs, sets, open_site: np.ndarray) -> float:
     return out.objective * objective_unit_usd(inputs) if out.status == "optimal" else np.inf
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_score_never_exceeds_the_full_optimum_with_those_sites(seed):
+@pytest.mark.parametrize("seed", [pytest.param(1, marks=pytest.mark.slow), 2])
+def test_a_score_never_exceeds_the_full_optimum_with_those_sites(seed, synthetic_scenario):
     sc = synthetic_scenario(5, 4, 2, 48, seed=seed)
     inputs, sets, score = _scorer(sc, 6)
     rng = np.random.default_rng(seed)
@@ -71,7 +66,7 @@ def test_neighbours_are_every_single_drop_add_and_swap():
     assert swaps == {(1,), (3,)}
 
 
-def test_a_search_ends_where_no_single_drop_add_or_swap_improves_and_never_worsens_its_start():
+def test_a_search_ends_where_no_single_drop_add_or_swap_improves_and_never_worsens_its_start(synthetic_scenario):
     sc = synthetic_scenario(6, 5, 2, 48, seed=3)
     _, sets, score = _scorer(sc, 6)
     start = site_key(np.zeros(sets.n_site))
@@ -84,7 +79,7 @@ def test_a_search_ends_where_no_single_drop_add_or_swap_improves_and_never_worse
     assert end_score <= everything[len(everything) // 4]
 
 
-def test_a_search_stops_when_asked():
+def test_a_search_stops_when_asked(synthetic_scenario):
     sc = synthetic_scenario(6, 5, 2, 48, seed=3)
     _, sets, score = _scorer(sc, 6)
     stop = threading.Event()
@@ -94,7 +89,7 @@ def test_a_search_stops_when_asked():
     assert len(score.cache) == 1
 
 
-def _round_one(threads: int):
+def _round_one(synthetic_scenario, threads: int):
     """A world's exact optimum (USD/yr), sets, full model, a pricer with its first round started,
     and that round's relaxed model and HiGHS instance (both on ``threads`` threads)."""
     sc = synthetic_scenario(10, 8, 3, 72, seed=4)
@@ -111,8 +106,9 @@ def _round_one(threads: int):
     return exact, inputs, sets, sf, pricer, rpm, rh
 
 
-def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_model():
-    exact, inputs, sets, sf, pricer, rpm, rh = _round_one(1)
+@pytest.mark.slow
+def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_model(synthetic_scenario):
+    exact, inputs, sets, sf, pricer, rpm, rh = _round_one(synthetic_scenario, 1)
     out = highs.run(rh, True)
     assert out.status == "optimal" and pricer.found
     final = site_key(unpack_integers(rpm, out.x)["open_site"])
@@ -133,10 +129,11 @@ def test_the_pricer_searches_from_every_incumbent_and_prices_plans_of_the_full_m
     assert all(v >= pricer.progress.best_usd for k, v in pricer.ends.items() if k not in pricer.tried)
 
 
-def test_the_worker_searches_and_prices_while_a_milp_runs_on_two_threads():
+@pytest.mark.slow
+def test_the_worker_searches_and_prices_while_a_milp_runs_on_two_threads(synthetic_scenario):
     """HiGHS refuses a run from a second thread asking for its own thread count while a MILP runs;
     the worker must still price plans (it runs on one thread)."""
-    exact, _, _, _, pricer, _, rh = _round_one(2)
+    exact, _, _, _, pricer, _, rh = _round_one(synthetic_scenario, 2)
     held = []
 
     def hold(event) -> None:  # keep the MILP running until the worker has priced a plan

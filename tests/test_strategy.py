@@ -3,19 +3,14 @@ bound never exceeds the true optimum."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from optimizer import SolveOptions, solve
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from synthetic import synthetic_scenario  # noqa: E402
 
-
-@pytest.mark.parametrize("size, seed", [((6, 5, 2, 24), 0), ((8, 6, 3, 24), 1), ((10, 8, 2, 48), 2)])
-def test_fast_plan_within_its_gap_and_bound_below_the_optimum(size, seed):
+@pytest.mark.parametrize("size, seed", [((6, 5, 2, 24), 0), pytest.param((8, 6, 3, 24), 1, marks=pytest.mark.slow),
+                                        pytest.param((10, 8, 2, 48), 2, marks=pytest.mark.slow)])
+def test_fast_plan_within_its_gap_and_bound_below_the_optimum(size, seed, synthetic_scenario):
     sc = synthetic_scenario(*size, seed=seed)
     exact = solve(sc, SolveOptions(strategy="mip", mip_gap=1e-9))
     fast = solve(sc, SolveOptions(strategy="fast", mip_gap=1e-3))
@@ -28,12 +23,12 @@ def test_fast_plan_within_its_gap_and_bound_below_the_optimum(size, seed):
     assert gap <= 1e-3 + 1e-9
 
 
-def test_auto_picks_fast_only_for_large_models():
+def test_auto_picks_fast_only_for_large_models(synthetic_scenario):
     small = solve(synthetic_scenario(5, 4, 2, 24))
     assert small.summary["strategy"] == "mip"
 
 
-def test_solves_in_one_process_may_ask_for_different_thread_counts():
+def test_solves_in_one_process_may_ask_for_different_thread_counts(synthetic_scenario):
     """HiGHS's thread scheduler is set up by its first run; without a reset, a later solve asking
     for another count got no solution."""
     sc = synthetic_scenario(5, 4, 2, 24, seed=1)

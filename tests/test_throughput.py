@@ -65,7 +65,8 @@ def bench() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def calib(bench, gpus, llms) -> pd.DataFrame:
-    """Full refit with leave-one-out (15-45 s); ``attrs["seconds"]`` is the wall time."""
+    """Full refit with leave-one-out (15-45 s); ``attrs["seconds"]`` is the wall time. The tests
+    using it are marked slow."""
     import time
 
     t0 = time.perf_counter()
@@ -348,6 +349,7 @@ def test_benchmark_errors_meet_targets(bench, gpus, llms):
     assert float(np.max(np.abs(np.log2(t["ratio"])))) <= 1.0, _fmt_bad(t, 2.0)
 
 
+@pytest.mark.slow
 def test_calibrate_refit_matches_stored_constants(calib):
     eff = calib.attrs["efficiency"]
     for fam, e in tp.CALIBRATED_EFFICIENCY.items():
@@ -364,6 +366,7 @@ def test_calibrate_refit_matches_stored_constants(calib):
     assert s["median_abs_rel_error"] == pytest.approx(tp.CALIBRATION_MEDIAN_ABS_REL_ERROR, abs=0.02)
 
 
+@pytest.mark.slow
 def test_calibrate_reports_in_sample_and_leave_one_out(calib, bench):
     assert len(calib) == len(bench)
     for col in ("measured", "estimate", "rel_error", "loo_estimate", "loo_rel_error"):
@@ -380,6 +383,7 @@ def test_calibrate_reports_in_sample_and_leave_one_out(calib, bench):
     assert moved.sum() >= len(calib) // 2
 
 
+@pytest.mark.slow
 def test_calibrate_with_leave_one_out_within_a_minute(calib):
     assert calib.attrs["seconds"] <= 60.0, f"calibrate() took {calib.attrs['seconds']:.0f} s"
 
@@ -434,10 +438,11 @@ def test_bundled_calibration_file_holds_the_constants_the_estimator_uses(gpus):
         cal.efficiency["nvidia-hopper"].bw
 
 
+@pytest.mark.slow
 def test_calibrate_write_stores_the_fit(calib, tmp_path, monkeypatch, capsys):
     """``tokenomics calibrate --write FILE`` writes a file that loads back to the fitted values
     (full precision), and leaves the bundled file alone."""
-    from optimizer import catalog
+    from optimizer.catalogs import catalog
     from optimizer.cli import main
 
     bundled = tp.calibration_path().read_bytes()
