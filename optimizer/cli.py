@@ -1,7 +1,8 @@
 """``tokenomics``: a thin command line over the Python API.
 
-Exit codes: 0 plan found (optimal, or feasible at a time limit), 2 bad input, 3 infeasible,
-4 no plan within the limits, 1 anything unexpected.
+Exit codes: 0 plan found (optimal, or feasible at a time limit), 2 bad input (or a model too big for
+the memory), 3 infeasible, 4 no plan within the limits (the time limit includes the build), 1 anything
+unexpected.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         sets.append(f"time.representative_days={args.representative_days}")
     sc = load_scenario(args.scenario, args.variant, sets)
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
-                        log_to_console=not args.quiet, strategy=args.strategy)
+                        log_to_console=not args.quiet, strategy=args.strategy,
+                        memory_limit_gb=args.memory_limit_gb, auto_reduce=args.auto_reduce)
     plan = solve(sc, opts, raise_on_failure=False)
     if args.verify and plan.dataset is not None and sc.time.representative_days is not None:
         from optimizer.verify import default_bound_groups, verify
@@ -100,7 +102,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("results") / "compare"
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
-                        strategy=args.strategy)
+                        log_to_console=not args.quiet, strategy=args.strategy,
+                        memory_limit_gb=args.memory_limit_gb, auto_reduce=args.auto_reduce)
     comp = compare(args.items, out, opts)
     from optimizer.plots import write_charts
 
@@ -221,13 +224,20 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _solver_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=float, help="solver time limit (per scenario), seconds")
+    p.add_argument("--time-limit", type=float,
+                   help="time limit per scenario, seconds, model build included (HiGHS gets what the build leaves)")
     p.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
     p.add_argument("--threads", type=int, help="solver threads")
     p.add_argument("--strategy", choices=["auto", "mip", "fast"], default="auto",
                    help="mip: plain branch-and-bound; fast: bound from few groups of hours, plans priced on "
                         "every hour, refined until the gap closes (docs/math.md); auto (default): fast above "
                         "300,000 nonzeros")
+    p.add_argument("--memory-limit-gb", type=float, metavar="GB",
+                   help="refuse a model whose estimated peak memory exceeds this (default: the memory available)")
+    p.add_argument("--auto-reduce", action="store_true",
+                   help="instead of refusing a model too big for the memory, plan on as many representative "
+                        "days as fit (whole-day horizons)")
+    p.add_argument("--quiet", action="store_true", help="hide the HiGHS log and progress lines")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,7 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     s.add_argument("--out", help="output folder (default results/<scenario name>)")
     _solver_args(s)
-    s.add_argument("--quiet", action="store_true", help="hide the HiGHS log")
     s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
     s.add_argument("--representative-days", type=int, metavar="N",
                    help="aggregate the modelled days into N typical days (tsam) before solving")

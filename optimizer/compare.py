@@ -76,13 +76,20 @@ def _solve_item(item: str, out: Path, options: SolveOptions) -> Run:
     digest = scenario_hash(sc)
     if run_json.exists():
         rec = json.loads(run_json.read_text())
-        same_options = rec.get("options") == dataclasses.asdict(options)
+        same_options = _result_options(rec.get("options")) == _result_options(dataclasses.asdict(options))
         if rec.get("scenario_sha256") == digest and (rec.get("status") == "optimal" or same_options):
             log.info("reusing %s (same scenario hash)", run_dir)
             return _read_run(run_dir, sc.name)
     plan = solve(sc, options, raise_on_failure=False)
     plan.write(run_dir)
     return Run(sc.name, plan.summary, plan.dataset)
+
+
+def _result_options(opts: dict | None) -> dict | None:
+    """The options that can change a result (not the console log or the memory limit)."""
+    if opts is None:
+        return None
+    return {k: v for k, v in opts.items() if k not in ("log_to_console", "memory_limit_gb")}
 
 
 def _read_run(run_dir: Path, label: str | None = None) -> Run:

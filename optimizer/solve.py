@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,14 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from optimizer import highs, relax
+from optimizer import budget, highs, relax
 from optimizer.diagnose import explain_infeasible, unservable_demand
 from optimizer.errors import InfeasibleError, NoSolutionError, ScenarioError, TokenomicsError
 from optimizer.inputs import build_inputs
 from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
+from optimizer.model.sets import build_sets
+from optimizer.model.size import estimate
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
 from optimizer.strategy import pack_integers, run_aggregation
@@ -37,13 +38,17 @@ COEF_RANGE = (1e-3, 1e7)
 
 @dataclass
 class SolveOptions:
-    """Solver settings: seconds, relative MIP gap, threads, console log."""
+    """Solver settings: seconds (the whole run, build included), relative MIP gap, threads,
+    console log, strategy; the memory a model may need (GB, default: the memory available) and
+    whether a model too big for it is reduced to representative days instead of refused."""
 
     time_limit_s: float | None = None
     mip_gap: float = 1e-4
     threads: int | None = None
     log_to_console: bool = False
     strategy: str = "auto"  # mip | fast | auto (fast above FAST_ABOVE_NONZEROS)
+    memory_limit_gb: float | None = None
+    auto_reduce: bool = False
 
     def highs_options(self) -> dict[str, object]:
         opts: dict[str, object] = {"mip_rel_gap": float(self.mip_gap)}
@@ -64,7 +69,7 @@ class Plan:
     scenario: Scenario
     summary: dict[str, Any]
     dataset: xr.Dataset | None
-    model: PlanningModel = field(repr=False)
+    model: PlanningModel | None = field(repr=False)  # None when the time limit ran out during the build
     options: SolveOptions | None = None
 
     @property
@@ -206,25 +211,32 @@ def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_f
 
     Raises :class:`InfeasibleError` (no plan meets demand) or :class:`NoSolutionError` (the solver
     stopped without a plan) unless ``raise_on_failure`` is False, in which case the plan's
-    ``summary['status']`` says what happened and ``dataset`` is None.
+    ``summary['status']`` says what happened and ``dataset`` is None. Raises :class:`ScenarioError`,
+    before building anything, when the model's estimated peak memory exceeds
+    ``options.memory_limit_gb`` (default: the memory available) and ``options.auto_reduce`` is off.
     """
     return solve_model(scenario, options, raise_on_failure=raise_on_failure)
 
 
 def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_failure: bool = True,
                 fix: dict[str, np.ndarray] | None = None) -> Plan:
-    """:func:`solve`, with variable families optionally fixed (``fix``: name -> values, NaN = free)."""
+    """:func:`solve`, with variable families optionally fixed (``fix``: name -> values, NaN = free).
+
+    The model's size is estimated from its sparse sets first; a model whose estimated peak memory
+    exceeds ``options.memory_limit_gb`` (default: the memory available) is refused with a
+    :class:`ScenarioError`, or with ``options.auto_reduce`` planned on representative days. The
+    time limit counts from here: HiGHS gets what the build left, and a build that uses it all
+    ends with status ``no_solution``."""
     opts = options or SolveOptions()
-    t0 = time.perf_counter()
-    inputs = build_inputs(scenario)
-    pm = build_model(inputs, fix)
-    problems = unservable_demand(pm)
-    sf = highs.compile_model(pm.pyomo)
-    ranges = highs.coefficient_ranges(sf)
-    _check_magnitudes(sf, ranges, Path(scenario.source_file).name if scenario.source_file else scenario.name)
-    _check_scaling(ranges)
-    h = highs.to_highs(sf, opts.highs_options())
-    build_s = time.perf_counter() - t0
+    clock = budget.BuildClock(opts.time_limit_s)
+    try:
+        with clock.heartbeat():
+            built = _build(scenario, opts, fix, clock)
+    except budget.BuildTimeLimit as exc:
+        return _out_of_time(scenario, opts, exc, clock, raise_on_failure)
+    scenario, inputs, pm, sf, h, size, reduced = built
+    build_s = clock.elapsed()
+    problems = unservable_demand(pm, scenario)
     unit = objective_unit_usd(inputs)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
@@ -234,7 +246,13 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
         "num_constraints": len(sf.row_lower),
         "num_nonzeros": sf.num_nonzeros,
         "build_seconds": build_s,
+        "estimated_peak_memory_gb": size.peak_memory_gb,
     }
+    if reduced:
+        summary["auto_reduce"] = reduced
+    run_opts = dataclasses.replace(opts, time_limit_s=clock.left())  # what the build left
+    if run_opts.time_limit_s is not None:
+        h.setOptionValue("time_limit", max(0.0, run_opts.time_limit_s))
     log.info("built %s: %d variables (%d integer), %d constraints, %d nonzeros in %.2f s",
              scenario.name, summary["num_variables"], summary["num_integer_variables"],
              summary["num_constraints"], summary["num_nonzeros"], build_s)
@@ -250,12 +268,12 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     if strategy == "fast" and sf.integer.any():
         reason = relax.unsupported(inputs, pm.sets) if len(sf.columns) == pm.builder.n_cols else "added variables"
         if reason is None:
-            out, rounds = run_aggregation(pm, sf, h, opts.mip_gap, opts.time_limit_s, opts.highs_options())
+            out, rounds = run_aggregation(pm, sf, h, opts.mip_gap, run_opts.time_limit_s, run_opts.highs_options())
             summary["fast_rounds"] = [dataclasses.asdict(r) for r in rounds]
         else:
             log.info("fast: no time-aggregation bound (%s); bound from the LP relaxation", reason)
-            start = None if fix else _typical_day_start(scenario, pm, sf, opts)
-            out = highs.run_fast(h, sf, opts.time_limit_s, start)
+            start = None if fix else _typical_day_start(scenario, pm, sf, run_opts)
+            out = highs.run_fast(h, sf, clock.left(), start)
     else:
         strategy = "mip"
         out = highs.run(h, bool(sf.integer.any()))
@@ -281,6 +299,56 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     return Plan(scenario, summary, ds, pm, opts)
 
 
+def _build(scenario: Scenario, opts: SolveOptions, fix: dict[str, np.ndarray] | None, clock: budget.BuildClock,
+           ) -> tuple[Scenario, xr.Dataset, PlanningModel, highs.StandardForm, Any, Any, dict | None]:
+    """Inputs, size estimate (refused or reduced when too big), model, standard form, HiGHS."""
+    inputs = build_inputs(scenario)
+    clock.current = "index sets"  # the estimate is made before any stop, so a stopped run still reports it
+    sets = build_sets(inputs)
+    size = estimate(inputs, sets)
+    log.info("estimate: %s", size.describe())
+    clock.size = size
+    limit = budget.memory_limit_bytes(opts.memory_limit_gb)
+    reduced = None
+    if limit is not None and size.peak_memory_bytes > limit:
+        if not opts.auto_reduce or fix:  # fixed values belong to the full horizon's sets
+            raise ScenarioError(budget.too_big_message(scenario, size, limit, int(inputs.sizes["time"])))
+        scenario, inputs, sets, size, reduced = budget.reduce_to_fit(scenario, size, limit)
+        clock.size = size
+    clock.stage("size estimate", "building the model", major=True)
+    pm = build_model(inputs, fix, sets=sets, on_stage=clock.stage)
+    clock.stage("Pyomo model", "compiling the standard form", major=True)
+    sf = highs.compile_model(pm.pyomo)
+    ranges = highs.coefficient_ranges(sf)
+    _check_magnitudes(sf, ranges, Path(scenario.source_file).name if scenario.source_file else scenario.name)
+    _check_scaling(ranges)
+    clock.stage("standard form", "handing the model to HiGHS", major=True)
+    h = highs.to_highs(sf, opts.highs_options())
+    clock.stage("hand-off to HiGHS", "solving", major=True)
+    return scenario, inputs, pm, sf, h, size, reduced
+
+
+def _out_of_time(scenario: Scenario, opts: SolveOptions, exc: budget.BuildTimeLimit, clock: budget.BuildClock,
+                 raise_on_failure: bool) -> Plan:
+    """The plan of a run whose time limit ran out during the build: status ``no_solution``, the
+    model's sizes as estimated (0 when the limit ran out before the estimate)."""
+    log.warning("%s", exc)
+    size = clock.size
+    summary: dict[str, Any] = {
+        "scenario": scenario.name, "status": "no_solution", "highs_status": "not run: time limit during the build",
+        "num_time_steps": scenario.time.steps, "num_variables": size.variables if size else 0,
+        "num_integer_variables": size.integer_variables if size else 0,
+        "num_constraints": size.rows if size else 0, "num_nonzeros": size.nonzeros if size else 0,
+        "build_seconds": exc.seconds, "solve_seconds": 0.0, "mip_gap": None, "objective_usd_per_year": None,
+        "explanation": [str(exc)],
+    }
+    if size is not None:
+        summary["estimated_peak_memory_gb"] = size.peak_memory_gb
+    if raise_on_failure:
+        raise NoSolutionError(f"{scenario.name}: no plan found ({exc})")
+    return Plan(scenario, summary, None, None, opts)
+
+
 def _typical_day_start(scenario: Scenario, pm: PlanningModel, sf: highs.StandardForm,
                        opts: SolveOptions) -> np.ndarray | None:
     """Integer values (sites opened, replicas) of a plan made on a few typical days (tsam), for the
@@ -293,8 +361,8 @@ def _typical_day_start(scenario: Scenario, pm: PlanningModel, sf: highs.Standard
 
     try:
         small, _ = representative_days(scenario, max(1, days // 4))
-        budget = 60.0 if opts.time_limit_s is None else max(5.0, opts.time_limit_s / 5)
-        plan = solve_model(small, SolveOptions(time_limit_s=budget, mip_gap=1e-2, threads=opts.threads, strategy="mip"),
+        seconds = 60.0 if opts.time_limit_s is None else max(5.0, opts.time_limit_s / 5)
+        plan = solve_model(small, SolveOptions(time_limit_s=seconds, mip_gap=1e-2, threads=opts.threads, strategy="mip"),
                            raise_on_failure=False)
     except TokenomicsError as exc:
         log.info("fast: no typical-day start (%s)", exc)

@@ -183,8 +183,10 @@ def run_aggregation(pm: PlanningModel, sf: highs.StandardForm, h: highspy.Highs,
                 if n_group >= nt:  # the groups are the hours: the MILP's own fleet is a plan
                     pricer.price_fleet(choice)
 
-            def overdue(end: float = round_end) -> bool:  # the round's time is up (with no plan yet, never)
-                return time.perf_counter() >= end and pricer.best is not None
+            def overdue(end: float = round_end) -> bool:
+                """The run's time is up, or the round's once there is a plan."""
+                now = time.perf_counter()
+                return now >= deadline or (now >= end and pricer.best is not None)
 
             # price what the searches found; search on here only without a plan (the next
             # round's worker goes on searching beside its MILP)

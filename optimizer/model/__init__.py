@@ -28,20 +28,25 @@ class PlanningModel:
 
 def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
                 sets: IndexSets | None = None,
-                extra: Callable[[LinearBuilder], None] | None = None) -> PlanningModel:
+                extra: Callable[[LinearBuilder], None] | None = None,
+                on_stage: Callable[[str], None] | None = None) -> PlanningModel:
     """Build the Pyomo MILP for an inputs Dataset (see :func:`optimizer.inputs.build_inputs`).
 
     ``fix`` maps variable families (e.g. ``replicas``) to values to fix them at (NaN = free).
     ``sets`` replaces the sparse sets derived from ``inputs`` (the time-aggregated relaxation
     keeps those of the full horizon, replica bounds included). ``extra`` adds families to the
-    builder after the concerns have (the relaxation's ``peak_cover`` rows).
+    builder after the concerns have (the relaxation's ``peak_cover`` rows). ``on_stage(name)`` is
+    called as each stage of the build ends (progress and time limit, :class:`optimizer.budget.BuildClock`).
     """
     sets = build_sets(inputs) if sets is None else sets
     b = LinearBuilder()
+    stage = on_stage or (lambda name: None)
     for concern in CONCERNS:
         concern.declare(b, inputs, sets)
+    stage("variable families")
     for concern in CONCERNS:
         concern.constrain(b, inputs, sets)
+        stage(f"{concern.__name__.rsplit('.', 1)[-1]} rows")
     if extra is not None:
         extra(b)
     for name, values in (fix or {}).items():
@@ -50,4 +55,4 @@ def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
         fixed = np.isfinite(v)
         fam.lb[fixed] = v[fixed]
         fam.ub[fixed] = v[fixed]
-    return PlanningModel(b.build(), sets, b, inputs)
+    return PlanningModel(b.build(on_stage=on_stage), sets, b, inputs)

@@ -10,6 +10,7 @@ component, which skips the expression system), and one linear ``Objective``. Nam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,8 +129,11 @@ class LinearBuilder:
             np.add.at(c, cols, coefs)
         return c
 
-    def build(self, objective_name: str = "annual_cost") -> pyo.ConcreteModel:
-        """The Pyomo model: Vars, MatrixConstraints and the linear Objective (minimise)."""
+    def build(self, objective_name: str = "annual_cost",
+              on_stage: Callable[[str], None] | None = None) -> pyo.ConcreteModel:
+        """The Pyomo model: Vars, MatrixConstraints and the linear Objective (minimise);
+        ``on_stage(name)`` is called after each family."""
+        stage = on_stage or (lambda name: None)
         m = pyo.ConcreteModel()
         domains = {"continuous": pyo.Reals, "integer": pyo.Integers, "binary": pyo.Binary}
         columns: list = []
@@ -145,6 +149,7 @@ class LinearBuilder:
                 v._lb = None if lo != lo else lo
                 v._ub = None if hi != hi else hi
             columns.extend(datas)
+            stage(f"Pyomo variables {fam.name}")
         columns_t = tuple(columns)  # one shared tuple: MatrixConstraint keeps it as is (tuple(t) is t)
         m._columns = columns
         for fam in self.rows.values():
@@ -154,6 +159,7 @@ class LinearBuilder:
             con = RowBlock(a.data.tolist(), a.indices.tolist(), a.indptr.tolist(), lbs, ubs, columns_t)
             con.doc = fam.description
             m.add_component(fam.name, con)
+            stage(f"Pyomo rows {fam.name}")
         c = self.cost_vector()
         nz = np.flatnonzero(c)
         expr = LinearExpression(constant=0.0, linear_coefs=c[nz].tolist(), linear_vars=[columns[j] for j in nz])
