@@ -1,9 +1,9 @@
 """Peak memory of solves against the estimate made before the build (``optimizer/model/size.py``).
 
-    python benchmarks/bench_memory.py [--sizes 5x4x2x24,10x8x3x48,...] [--time-limit 60] [--strategy mip]
+    python benchmarks/bench_memory.py [--sizes 5x4x2x24,10x8x3x48,...] [--time-limit 60] [--method mip]
 
 Each size is a synthetic world (``benchmarks/synthetic.py``) or a scenario file (``FILE.yaml``, with
-overrides ``FILE.yaml;KEY=VALUE;...``) solved in a fresh process with the given strategy and
+overrides ``FILE.yaml;KEY=VALUE;...``) solved in a fresh process with the given solver method and
 time limit (the calibration protocol: plain branch-and-bound, 60 s, so HiGHS has the full
 model, its root LP and some search in memory); the child reports the estimate, the built model's
 sizes, its peak resident memory when the model had been handed to HiGHS ("hand-off"), within the
@@ -33,7 +33,7 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux: KiB
 
 
-def run_one(size: str, time_limit: float, strategy: str) -> dict:
+def run_one(size: str, time_limit: float, method: str) -> dict:
     import logging
     import threading
 
@@ -75,13 +75,13 @@ def run_one(size: str, time_limit: float, strategy: str) -> dict:
     del inputs
     t0 = time.perf_counter()
     threading.Thread(target=sample, daemon=True).start()
-    plan = solve(sc, SolveOptions(time_limit_s=time_limit, strategy=strategy, memory_limit_gb=1e6),
+    plan = solve(sc, SolveOptions(time_limit_s=time_limit, method=method, memory_limit_gb=1e6),
                  raise_on_failure=False)
     stop.set()
     s = plan.summary
     return {"size": size, "variables": s["num_variables"], "nonzeros": s["num_nonzeros"],
             "est_variables": est.variables, "est_nonzeros": est.nonzeros, "est_gb": est.peak_memory_gb,
-            "build_gb": marks.get("build", float("nan")), "peak_gb": _peak_gb(), "status": s["status"], "strategy": s.get("strategy"),
+            "build_gb": marks.get("build", float("nan")), "peak_gb": _peak_gb(), "status": s["status"], "method": s.get("strategy"),
             "gb_30s": max((g for t, g in samples if t <= 30), default=float("nan")),
             "gb_60s": max((g for t, g in samples if t <= 60), default=float("nan")),
             "seconds": time.perf_counter() - t0}
@@ -91,25 +91,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=SIZES, help="comma-separated sites x markets x LLMs x hours")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (build included)")
-    ap.add_argument("--strategy", default="mip", help="mip (the calibration protocol), fast or auto")
+    ap.add_argument("--method", "--strategy", dest="method", default="mip",
+                    help="solver method: mip (the calibration protocol), fast or auto (--strategy: former name)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(run_one(a.child, a.time_limit, a.strategy)))
+        print(json.dumps(run_one(a.child, a.time_limit, a.method)))
         return
-    print(f"time limit {a.time_limit:g} s, strategy {a.strategy}; GB = 10^9 bytes")
-    print("| size | variables | nonzeros | strategy | status | seconds | peak GB at hand-off | first 30 s | "
+    print(f"time limit {a.time_limit:g} s, method {a.method}; GB = 10^9 bytes")
+    print("| size | variables | nonzeros | method | status | seconds | peak GB at hand-off | first 30 s | "
           "first 60 s | whole run | estimate GB | estimate / peak |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in a.sizes.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", size, "--time-limit", str(a.time_limit),
-                              "--strategy", a.strategy], capture_output=True, text=True, check=False)
+                              "--method", a.method], capture_output=True, text=True, check=False)
         if out.returncode:
             print(f"| {size} | failed: {out.stderr.strip().splitlines()[-1:]} |")
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert (r["variables"], r["nonzeros"]) == (r["est_variables"], r["est_nonzeros"]), r
-        print(f"| {size} | {r['variables']:,} | {r['nonzeros']:,} | {r['strategy']} | {r['status']} | "
+        print(f"| {size} | {r['variables']:,} | {r['nonzeros']:,} | {r['method']} | {r['status']} | "
               f"{r['seconds']:.0f} | {r['build_gb']:.2f} | {r['gb_30s']:.2f} | {r['gb_60s']:.2f} | {r['peak_gb']:.2f} | "
               f"{r['est_gb']:.2f} | {r['est_gb'] / r['peak_gb']:.2f} |", flush=True)
 

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_year.py [--size 40x30x6] [--days 12] [--time-limit 600]
 
-Generates a synthetic year (``benchmarks/synthetic.py``, 8,760 hours), aggregates it into
-``--days`` typical days (tsam, plus peak days), plans on them with the fast strategy, then fixes
+Generates a synthetic year (``benchmarks/synthetic.py``, 8,760 hours), reduces it to
+``--days`` typical days (tsam, plus peak days), plans on them with the fast method, then fixes
 the plan's investments and dispatches all 8,760 hours (weekly LPs) and bounds the full-year
 optimum from below (time-aggregation relaxation, ``verify.default_bound_groups`` groups of
 hours). Prints the timings, the planning gap and the proven full-year gap.
@@ -41,7 +41,7 @@ def main() -> None:
     year = synthetic_scenario(*(int(x) for x in a.size.split("x")), 8760)
     small, info = representative_days(year, a.days)
     t_agg = time.perf_counter() - t0
-    opts = SolveOptions(strategy="fast", time_limit_s=a.time_limit, mip_gap=a.mip_gap, threads=2)
+    opts = SolveOptions(method="fast", time_limit_s=a.time_limit, mip_gap=a.mip_gap, threads=2)
     plan = solve(small, opts)
     t_plan = time.perf_counter() - t0 - t_agg
     s = plan.summary

@@ -71,20 +71,21 @@ def print_summary(s: dict) -> None:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    from optimizer.solve import SolveOptions, solve
+    from optimizer.api import solve
+    from optimizer.plan import SolveOptions
 
     sets = list(args.set or [])
     if args.representative_days is not None:
         sets.append(f"time.representative_days={args.representative_days}")
     sc = load_scenario(args.scenario, args.variant, sets)
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
-                        log_to_console=not args.quiet, strategy=args.strategy,
+                        log_to_console=not args.quiet, method=args.method,
                         memory_limit_gb=args.memory_limit_gb, auto_reduce=args.auto_reduce)
     plan = solve(sc, opts, raise_on_failure=False)
     if args.verify and plan.dataset is not None and sc.time.representative_days is not None:
         from optimizer.verify import default_bound_groups, verify
 
-        full = load_scenario(args.scenario, args.variant, sets, aggregate=False)
+        full = load_scenario(args.scenario, args.variant, sets, representative_days=False)
         groups = default_bound_groups(plan.summary) if args.bound_groups is None else args.bound_groups
         plan.summary["verification"] = verify(plan, full, opts, bound_groups=groups)
     out = Path(args.out) if args.out else Path("results") / sc.name
@@ -97,15 +98,15 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from optimizer.compare import compare
-    from optimizer.solve import SolveOptions
+    from optimizer.plan import SolveOptions
+    from optimizer.report.compare import compare
 
     out = Path(args.out) if args.out else Path("results") / "compare"
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
-                        log_to_console=not args.quiet, strategy=args.strategy,
+                        log_to_console=not args.quiet, method=args.method,
                         memory_limit_gb=args.memory_limit_gb, auto_reduce=args.auto_reduce)
     comp = compare(args.items, out, opts)
-    from optimizer.plots import write_charts
+    from optimizer.report.plots import write_charts
 
     charts = write_charts(comp, out)
     shown = comp.table[["status", "cost_per_mtok_usd", "cost_per_output_mtok_usd", "tokens_per_kwh",
@@ -228,10 +229,10 @@ def _solver_args(p: argparse.ArgumentParser) -> None:
                    help="time limit per scenario, seconds, model build included (HiGHS gets what the build leaves)")
     p.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
     p.add_argument("--threads", type=int, help="solver threads")
-    p.add_argument("--strategy", choices=["auto", "mip", "fast"], default="auto",
-                   help="mip: plain branch-and-bound; fast: bound from few groups of hours, plans priced on "
-                        "every hour, refined until the gap closes (docs/math.md); auto (default): fast above "
-                        "300,000 nonzeros")
+    p.add_argument("--method", "--strategy", dest="method", choices=["auto", "mip", "fast"], default="auto",
+                   help="solver method (--strategy is its former name): mip: plain branch-and-bound; fast: "
+                        "bound from few groups of hours, plans priced on every hour, refined until the gap "
+                        "closes (docs/math.md); auto (default): fast above 300,000 nonzeros")
     p.add_argument("--memory-limit-gb", type=float, metavar="GB",
                    help="refuse a model whose estimated peak memory exceeds this (default: the memory available)")
     p.add_argument("--auto-reduce", action="store_true",
@@ -250,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _solver_args(s)
     s.add_argument("--variant", help="apply the scenario's named variant (its 'variants:' key)")
     s.add_argument("--representative-days", type=int, metavar="N",
-                   help="aggregate the modelled days into N typical days (tsam) before solving")
+                   help="plan on N typical days (tsam) standing for the modelled days")
     s.add_argument("--verify", action="store_true",
                    help="with representative days: fix the plan's investments and re-solve the dispatch on "
                         "every modelled day; report the true cost, unserved tokens and peak power, and a "
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    verbose = not quiet and args.command in ("solve", "compare")  # model sizes, strategy progress
+    verbose = not quiet and args.command in ("solve", "compare")  # model sizes, fast-method progress
     logging.getLogger("optimizer").setLevel(logging.DEBUG if args.debug else logging.INFO if verbose
                                             else logging.WARNING)
     if args.debug:

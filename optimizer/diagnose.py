@@ -2,11 +2,9 @@
 
 Two kinds of problem, each explained by the limit that actually blocks it:
 
-* **no route** (:func:`unservable_demand`, checked before solving, no solve): demand that must be
-  served has no site that may serve it. The checks are taken one at a time, per site: latency
-  (``llms.<id>.max_rtt_ms``), data sovereignty (``markets.<id>.served_from``), accelerators
-  (``gpus.<id>.available_in`` or a ``policy`` rule set, named with the country it forbids), and a
-  grid limit too small for one idle replica.
+* **no route** (:func:`optimizer.unservable.unservable_demand`, checked before solving, no solve):
+  demand that must be served has no site that may serve it (latency, data sovereignty,
+  accelerators allowed, a grid limit too small for one idle replica).
 * **capacity** (:func:`explain_infeasible`): an *elastic re-solve* lets every demand go unserved at
   a high penalty and reports what stays unserved. With carbon limits (``carbon.cap_t_per_year``,
   ``carbon.cap_t_per_year_by_country``, ``carbon.hourly_matching``), a second elastic re-solve
@@ -14,6 +12,9 @@ Two kinds of problem, each explained by the limit that actually blocks it:
   (:func:`least_emissions`: the model with the cap's row made the objective) gives a proven lower
   bound on the emissions of any plan that serves all demand. See docs/math.md, *Explaining
   infeasible scenarios*.
+
+Above :mod:`optimizer.solve` (the re-solves go through :func:`optimizer.solve.solve_model`, which
+explains nothing itself); :func:`optimizer.solve` passes :func:`explain_infeasible` down to it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ import math
 import numpy as np
 import xarray as xr
 
-from optimizer.model import PlanningModel, policy
+from optimizer import highs
+from optimizer.inputs import build_inputs
+from optimizer.model import PlanningModel, build_model, policy
+from optimizer.plan import SolveOptions
 from optimizer.scenario import Scenario
+from optimizer.solve import solve_model
+from optimizer.technologies import TECHNOLOGIES
+from optimizer.unservable import NEAREST, id_list, unservable_demand
 
 ELASTIC_PENALTY_USD_PER_MTOK = 1e4
 """Penalty used in the elastic re-solve that locates unservable demand."""
@@ -38,20 +45,8 @@ ELASTIC_NOISE = 2 * ELASTIC_MIP_GAP
 objectives are mostly the unserved penalty, each known within the MIP gap)."""
 LEAST_EMISSIONS_TIME_LIMIT_S = 30.0
 """Time limit of each least-emissions solve (its proven bound is reported even if it stops early)."""
-NEAREST = 3
-"""Sites named in a one-line message (the nearest first)."""
 DIAGNOSE_TIME_LIMIT_S = 120.0
 """Time ``tokenomics diagnose`` gives HiGHS to find a first plan or prove there is none."""
-DETAIL_SITES = 5
-"""Sites given a detail line each in ``tokenomics diagnose`` (the nearest first)."""
-
-
-def _names(coord: xr.DataArray, idx: np.ndarray) -> str:
-    return ", ".join(str(v) for v in coord.values[idx]) or "none"
-
-
-def _countries(values: list[str] | np.ndarray) -> str:
-    return "[" + ", ".join(sorted({str(v) for v in values})) + "]"
 
 
 def _tonnes(x: float) -> str:
@@ -66,158 +61,6 @@ def _floor(x: float, digits: int = 4) -> str:
     step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
     text = f"{math.floor(x / step + 1e-9) * step:,.{max(0, -int(math.floor(math.log10(step))))}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-# --------------------------------------------------------------------------- no route
-
-
-def _gpu_blocks(sc: Scenario | None, site: str, gpu: str, short: bool = False) -> list[str]:
-    """Why ``gpu`` may not be installed at ``site``: its ``available_in``, or a rule of a policy rule
-    set (``short``: without the GPU, the country and the rule set's title)."""
-    if sc is None:
-        return ["available_in or the policy" if short else "available_in or the policy forbids it there"]
-    from optimizer.catalogs import policies
-
-    s, g = sc.sites[site], sc.gpus[gpu]
-    out = []
-    if g.available_in is not None and s.country not in g.available_in:
-        out.append("available_in" if short else f"gpus.{gpu}.available_in is {_countries(g.available_in)}")
-    for pid in [sc.policy] if isinstance(sc.policy, str) else sc.policy or []:
-        rs = policies.load(pid)
-        for r in rs.rules:
-            one = dataclasses.replace(rs, rules=(r,))
-            if policies.denied_mask([one], np.array([s.country]), np.array([s.state_funded]), [gpu], [g.made_in])[0, 0]:
-                what = gpu if (gpu in r.gpus or "*" in r.gpus) else f"{gpu} (made in {g.made_in}, not {s.country})"
-                where = " at state-funded sites" if r.sites == "state_funded" else ""
-                out.append(f"policy rule set {rs.id}" if short else
-                           f"policy rule set {rs.id} ({rs.name}) denies {what} in {s.country}{where}")
-                break
-    return out or ["available_in or the policy forbids it there"]
-
-
-def _replica_fits(inp: xr.Dataset, l: int) -> np.ndarray:
-    """(site, gpu): one idle replica of llm ``l`` on the accelerator fits the site's grid limit (as in
-    :func:`optimizer.model.sets.build_sets`; always at sites with on-site supply)."""
-    k = (inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values)[None, :]
-    idle_mw = np.nan_to_num(k * inp["idle_power_kw_per_gpu"].values[None, :]) / 1000.0
-    pue_min = inp["pue"].transpose("site", "time").values.min(axis=1)[:, None]
-    fits = pue_min * idle_mw <= inp["grid_limit_mw"].values[:, None] * (1 + 1e-9)
-    return fits | inp["has_onsite"].values.astype(bool)[:, None]
-
-
-def _site_list(inp: xr.Dataset, idx: np.ndarray, lat: np.ndarray, limit: int = NEAREST) -> str:
-    """``texas (US) 45 ms, …`` for sites ``idx``, the nearest first, at most ``limit`` named."""
-    idx = idx[np.argsort(lat[idx], kind="stable")]
-    names = [f"{inp['site'].values[i]} ({inp['site_country'].values[i]}) {lat[i]:g} ms" for i in idx[:limit]]
-    more = f" and {len(idx) - limit} more" if len(idx) > limit else ""
-    return ", ".join(names) + more
-
-
-def unservable_demand(pm: PlanningModel, sc: Scenario | None = None, detail: bool = False) -> list[str]:
-    """Demand (market, LLM) that must be served but has no route at all, with the check that blocks it.
-
-    No solve: the checks are those that decide which routes exist (see :mod:`optimizer.model.sets`).
-    With the scenario ``sc`` the accelerator check names ``available_in`` or the policy rule set;
-    ``detail`` adds an indented line per listed site (the nearest :data:`DETAIL_SITES`).
-    """
-    inp, s = pm.inputs, pm.sets
-    penalty = inp["unserved_penalty_usd_per_mtok"].values
-    served = np.zeros(s.demanded.shape, bool)
-    served[s.route_market, s.route_llm] = True
-    problems = []
-    lat = inp["latency_ms"].transpose("site", "market").values
-    allowed = policy.gpu_allowed(inp)
-    runs = policy.runs_on(inp)
-    sov = inp["route_allowed"].transpose("site", "market").values.astype(bool)
-    country = inp["site_country"].values.astype(str)
-    site = inp["site"].values
-    for m, l in zip(*np.nonzero(s.demanded & ~served & ~np.isfinite(penalty)[:, None]), strict=True):
-        market, llm = str(inp["market"].values[m]), str(inp["llm"].values[l])
-        ms = lat[:, m]
-        listed = np.isfinite(ms)
-        rtt = float(inp["max_rtt_ms"].values[l])
-        near = listed & (np.nan_to_num(ms, nan=np.inf) <= rtt if math.isfinite(rtt) else True)
-        gpu_ok = (allowed & runs[l][None, :]).any(axis=1)
-        rtt_field = f"llms.{llm}.max_rtt_ms={rtt:g} ms"
-        sf_field = f"markets.{market}.served_from"
-        sf_list = (sc.markets[market].served_from if sc is not None else None) or sorted(set(country[sov[:, m]]))
-        if not runs[l].any():
-            why = f"no accelerator has a throughput for {llm} (llms.{llm}.throughput is empty)"
-        elif not listed.any():
-            why = (f"latency_ms lists no site for market {market} (and no site and the market both have "
-                   "coordinates to derive one)")
-        elif not near.any():
-            why = f"no site is within {rtt_field} of {market}: nearest {_site_list(inp, np.flatnonzero(listed), ms)}"
-            if not sov[listed, m].any():
-                why += f"; {sf_field} {_countries(sf_list)} also excludes every one of them"
-        elif not (near & sov[:, m]).any():
-            within = f"within {rtt_field}" if math.isfinite(rtt) else "with a latency entry"
-            why = (f"{sf_field} allows only {_countries(sf_list)}; the sites {within} of {market} are in other "
-                   f"countries: {_site_list(inp, np.flatnonzero(near), ms)}")
-            far = listed & ~near & sov[:, m]
-            if far.any():
-                why += f"; the sites in {_countries(sf_list)} are beyond max_rtt_ms: {_site_list(inp, np.flatnonzero(far), ms)}"
-            elif math.isfinite(rtt):
-                why += f"; no site with a latency entry is in {_countries(sf_list)}"
-        elif not (near & sov[:, m] & gpu_ok).any():
-            reach = np.flatnonzero(near & sov[:, m])
-            reasons: dict[str, list[str]] = {}
-            for i in reach[np.argsort(ms[reach], kind="stable")]:
-                for g in np.flatnonzero(runs[l]):
-                    for r in _gpu_blocks(sc, str(site[i]), str(inp["gpu"].values[g])):
-                        reasons.setdefault(r, []).append(f"{site[i]} ({country[i]})")
-            why = (f"no site within reach ({_names(inp['site'], reach)}) may install an accelerator that runs "
-                   f"{llm} ({_names(inp['gpu'], np.flatnonzero(runs[l]))}): "
-                   + "; ".join(f"{r}: {', '.join(v[:NEAREST])}{f' and {len(v) - NEAREST} more' if len(v) > NEAREST else ''}"
-                               for r, v in reasons.items()))
-        else:
-            reach = np.flatnonzero(near & sov[:, m] & gpu_ok)
-            limits = ", ".join(f"{site[i]} {inp['grid_limit_mw'].values[i]:g} MW" for i in reach)
-            k = inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values
-            pue = inp["pue"].transpose("site", "time").values.min(axis=1)
-            need = min(float(pue[i] * k[g] * inp["idle_power_kw_per_gpu"].values[g] / 1000.0)
-                       for i in reach for g in np.flatnonzero(allowed[i] & runs[l]))
-            why = (f"the grid_limit_mw of the sites within reach ({limits}) "
-                   f"cannot power even one idle replica of an accelerator that runs {llm} "
-                   f"(the smallest needs {need:.3g} MW with PUE)")
-        problems.append(f"market {market}, llm {llm}: demand cannot be served: {why}")
-        if detail:
-            problems.extend(_route_details(inp, m, l, near, sov[:, m], allowed & runs[l][None, :], rtt, sf_field, sc))
-    return problems
-
-
-def _route_details(inp: xr.Dataset, m: int, l: int, near: np.ndarray, sov: np.ndarray, ok_gpu: np.ndarray,
-                   rtt: float, sf_field: str, sc: Scenario | None) -> list[str]:
-    """One line per listed site (nearest first): latency against the limit, country against
-    ``served_from``, accelerators allowed for the LLM, grid limit."""
-    ms = inp["latency_ms"].transpose("site", "market").values[:, m]
-    listed = np.flatnonzero(np.isfinite(ms))
-    if not len(listed):
-        return [f"    no site has a latency to {inp['market'].values[m]} (latency_ms, or coordinates)"]
-    llm = inp["llm"].values[l]
-    runs = policy.runs_on(inp)[l]
-    fits = _replica_fits(inp, l)
-    out = []
-    for i in listed[np.argsort(ms[listed], kind="stable")][:DETAIL_SITES]:
-        sid, c = str(inp["site"].values[i]), str(inp["site_country"].values[i])
-        lat_txt = (f"{ms[i]:g} ms ({'within' if near[i] else 'above'} llms.{llm}.max_rtt_ms={rtt:g} ms)"
-                   if math.isfinite(rtt) else f"{ms[i]:g} ms (no latency limit)")
-        gpus = [str(g) for g, ok in zip(inp["gpu"].values, ok_gpu[i], strict=True) if ok]
-        by_reason: dict[str, list[str]] = {}
-        for g in np.flatnonzero(runs & ~ok_gpu[i]):
-            gid = str(inp["gpu"].values[g])
-            by_reason.setdefault(" and ".join(_gpu_blocks(sc, sid, gid, short=True)), []).append(gid)
-        blocked = [f"{', '.join(v)} by {r}" for r, v in by_reason.items()]
-        line = (f"    site {sid}: {lat_txt}; in {c} ({'allowed' if sov[i] else 'excluded'} by {sf_field}); "
-                f"accelerators allowed for {llm}: {', '.join(gpus) or 'none'}"
-                + (f" (not allowed: {'; '.join(blocked)})" if blocked else "")
-                + f"; grid limit {inp['grid_limit_mw'].values[i]:g} MW")
-        if gpus and not (fits[i] & ok_gpu[i]).any():
-            line += " (too small for one idle replica)"
-        out.append(line)
-    if len(listed) > DETAIL_SITES:
-        out.append(f"    … and {len(listed) - DETAIL_SITES} more sites with a latency to {inp['market'].values[m]}")
-    return out
 
 
 # --------------------------------------------------------------------------- capacity
@@ -298,13 +141,11 @@ def _without(sc: Scenario, caps: bool = False, hourly: bool = False, cap_key: st
 
 def _elastic_plan(sc: Scenario) -> xr.Dataset | None:
     """The elastic re-solve: every demand may go unserved at :data:`ELASTIC_PENALTY_USD_PER_MTOK`."""
-    from optimizer.solve import SolveOptions, solve
-
     elastic = sc.model_copy(update={"unserved_penalty_usd_per_mtok": ELASTIC_PENALTY_USD_PER_MTOK,
                                     "markets": {k: v.model_copy(update={"unserved_penalty_usd_per_mtok": None})
                                                 for k, v in sc.markets.items()}})
-    return solve(elastic, SolveOptions(time_limit_s=ELASTIC_TIME_LIMIT_S, mip_gap=ELASTIC_MIP_GAP),
-                 raise_on_failure=False).dataset
+    return solve_model(elastic, SolveOptions(time_limit_s=ELASTIC_TIME_LIMIT_S, mip_gap=ELASTIC_MIP_GAP),
+                       raise_on_failure=False).dataset
 
 
 def least_emissions(sc: Scenario, cap_key: str) -> tuple[float, str] | None:
@@ -317,10 +158,6 @@ def least_emissions(sc: Scenario, cap_key: str) -> tuple[float, str] | None:
     objective. Removing limits only lowers the least emissions, so the bound holds for plans under
     every limit of ``sc``. The solver's dual bound is reported, so an early stop still gives a true
     bound. None when the remaining limits leave no plan, or no bound was found."""
-    from optimizer import highs
-    from optimizer.inputs import build_inputs
-    from optimizer.model import build_model
-
     c = sc.carbon
     only = {"cap_t_per_year": c.cap_t_per_year if cap_key == "total" else None, "hourly_matching": 0.0,
             "cap_t_per_year_by_country": {} if cap_key == "total" else {cap_key: c.cap_t_per_year_by_country[cap_key]}}
@@ -406,7 +243,7 @@ def _carbon_causes(cb: _Carbon, m: int, l: int, sites: np.ndarray, hours: np.nda
         for k in scope or list(cb.caps):
             cap = cb.caps[k]
             where = "" if k == "total" else \
-                f" at sites in {k} ({_names(inp['site'], np.flatnonzero(country == k))})"
+                f" at sites in {k} ({id_list(inp['site'], np.flatnonzero(country == k))})"
             least = cb.least(k)
             if least is not None and least[0] > cap * (1 + 1e-6) + 1e-6:
                 out.append(f"{cb.field(k)} is {_tonnes(cap)} t/year, and any plan that serves all demand emits at least "
@@ -436,10 +273,10 @@ def _hourly_cause(cb: _Carbon, sites: np.ndarray, hours: np.ndarray) -> str:
         sid = str(inp["site"].values[i])
         if not bool(inp["has_onsite"].values[i]):
             continue
-        opts = {k: bool(np.isfinite(inp[f"{k}_capex_usd_per_{u}"].values[i]))
-                for k, u in (("solar", "mw"), ("wind", "mw"), ("battery", "mwh"))}
+        opts = {**{t.kind: bool(np.isfinite(inp[t.capex].values[i])) for t in TECHNOLOGIES},
+                "battery": bool(np.isfinite(inp["battery_capex_usd_per_mwh"].values[i]))}
         limits = []
-        for k, built, lim, unit in (("solar", "solar_mw", "solar_max_mw", "MW"), ("wind", "wind_mw", "wind_max_mw", "MW"),
+        for k, built, lim, unit in (*((t.kind, t.result, t.max_mw, "MW") for t in TECHNOLOGIES),
                                     ("battery", "battery_mwh", "battery_max_mwh", "MWh")):
             cap = float(inp[lim].values[i])
             if opts[k] and math.isfinite(cap) and float(ds[built].values[i]) >= cap * (1 - 1e-4) - 1e-6:
@@ -568,13 +405,9 @@ def explain_infeasible(sc: Scenario, pm: PlanningModel, detail: bool = False) ->
 
 
 def diagnose(sc: Scenario) -> list[str] | None:
-    """A detailed explanation of why ``sc`` has no plan: the lines :func:`~optimizer.solve.solve`
+    """A detailed explanation of why ``sc`` has no plan: the lines :func:`optimizer.solve`
     gives, each followed by indented detail lines; empty when a plan exists, None when HiGHS
     neither found a plan nor proved that none exists within its time limit."""
-    from optimizer import highs
-    from optimizer.inputs import build_inputs
-    from optimizer.model import build_model
-
     pm = build_model(build_inputs(sc))
     found = unservable_demand(pm, sc, detail=True)
     if found:

@@ -133,7 +133,7 @@ def to_highs(sf: StandardForm, options: dict[str, object]) -> highspy.Highs:
     HiGHS keeps one thread scheduler, set up by the first run; a later run from the same thread
     asking for another thread count returns at once with no solution. The scheduler is reset here
     so that the next run sets it up for its own count: no HiGHS run of this process may be in
-    progress in another thread at that moment (the fast strategy's worker only runs instances
+    progress in another thread at that moment (the fast method's worker only runs instances
     built before it starts, with one thread)."""
     highspy.Highs.resetGlobalScheduler(True)
     h = highspy.Highs()

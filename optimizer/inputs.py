@@ -13,6 +13,7 @@ import xarray as xr
 from optimizer.catalogs import catalog, policies
 from optimizer.catalogs.latency import latency_matrix
 from optimizer.scenario.schema import Scenario, Series
+from optimizer.technologies import TECHNOLOGIES
 
 
 def _series(v: Series, n: int) -> np.ndarray:
@@ -130,19 +131,21 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
 
 
 def _onsite(ds: xr.Dataset, sc: Scenario, add: object, n: int) -> None:
-    """On-site supply options by site (NaN where a site has none)."""
+    """On-site supply options by site (NaN where a site has none): each technology's, a battery's,
+    the export price."""
     s_ = list(sc.sites.values())
-    for kind in ("solar", "wind"):
+    for tech in TECHNOLOGIES:
+        kind = tech.kind
         gens = [getattr(s, kind) for s in s_]
-        add(f"{kind}_capex_usd_per_mw", ("site",), [np.nan if g is None else g.capex_usd_per_mw for g in gens],
+        add(tech.capex, ("site",), [np.nan if g is None else g.capex_usd_per_mw for g in gens],
             "USD/MW", f"{kind} installed cost (NaN = no option)")
-        add(f"{kind}_lifetime_years", ("site",), [np.nan if g is None else g.lifetime_years for g in gens],
+        add(tech.lifetime, ("site",), [np.nan if g is None else g.lifetime_years for g in gens],
             "years", f"{kind} life")
-        add(f"{kind}_fixed_om_usd_per_mw_year", ("site",),
+        add(tech.fixed_om, ("site",),
             [np.nan if g is None else g.fixed_om_usd_per_mw_year for g in gens], "USD/MW/year", f"{kind} fixed O&M")
-        add(f"{kind}_max_mw", ("site",), [np.nan if g is None or g.max_mw is None else g.max_mw for g in gens],
+        add(tech.max_mw, ("site",), [np.nan if g is None or g.max_mw is None else g.max_mw for g in gens],
             "MW", f"{kind} capacity limit (NaN = none)")
-        add(f"{kind}_cf", ("site", "time"),
+        add(tech.capacity_factor, ("site", "time"),
             [np.zeros(n) if g is None or g.capacity_factor is None else _series(g.capacity_factor, n) for g in gens],
             "1", f"{kind} output per MW installed")
     bats = [s.battery for s in s_]

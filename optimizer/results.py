@@ -1,22 +1,27 @@
-"""Results: one xarray Dataset with named dims and units, plus a tidy summary dict."""
+"""Results: one xarray Dataset with named dims and units, plus a tidy summary dict.
+
+What is reported comes from the model's registries: each variable family's results name, units,
+dims and scale from :data:`optimizer.model.FAMILIES`, and each cost component from the objective's
+own terms (:data:`optimizer.model.objective.COMPONENTS`, ``LinearBuilder.cost``), so the reported
+costs add up to the objective by construction.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from optimizer.finance import crf
-from optimizer.model import PlanningModel
-from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
-from optimizer.model.power import battery_export_sites, floored_cf
-from optimizer.model.sets import MTOK
+from optimizer.model import FAMILIES, PlanningModel, declare
+from optimizer.model.linear import Family, LinearBuilder
+from optimizer.model.objective import COMPONENTS, objective_unit_usd
+from optimizer.model.power import floored_cf
+from optimizer.model.sets import FLOW_TOL_MTOK, MTOK, IndexSets
+from optimizer.technologies import TECHNOLOGIES
 
-FLOW_TOL_MTOK = 1e-9
-"""Flows below this (million tokens/s, i.e. 0.001 token/s) are solver noise, reported as zero."""
+__all__ = ["COST_TERMS", "FLOW_TOL_MTOK", "build_results", "investment_values", "reported_values", "summarize",
+           "total_cost_usd"]
 
-
-def _clean(v: np.ndarray) -> np.ndarray:
-    return np.where(v < FLOW_TOL_MTOK, 0.0, v)
+DIMS = ("site", "gpu", "llm", "market", "time")
 
 
 def _scatter(shape: tuple[int, ...], index: tuple[np.ndarray, ...], values: np.ndarray) -> np.ndarray:
@@ -30,23 +35,61 @@ def _attrs(da: xr.DataArray, units: str, description: str) -> xr.DataArray:
     return da
 
 
+def reported_values(b: LinearBuilder, x: np.ndarray) -> np.ndarray:
+    """A solution as results report it: integer families rounded, values below a family's
+    ``Result.noise`` (solver noise) set to 0."""
+    xv = np.array(x, float)
+    for fam in b.variables.values():
+        part = xv[fam.offset:fam.offset + fam.size]
+        if fam.domain != "continuous":
+            part[:] = np.round(part)
+        elif fam.family is not None and fam.family.result is not None and fam.family.result.noise:
+            part[:] = np.where(part < fam.family.result.noise, 0.0, part)
+    return xv
+
+
 def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     """Dense result arrays over ``site``, ``gpu``, ``llm``, ``market``, ``time`` from a solution."""
     inp, s, b = pm.inputs, pm.sets, pm.builder
     nt = s.n_time
-    ns, ng, nl, nm = (inp.sizes[d] for d in ("site", "gpu", "llm", "market"))
+    sizes = {d: inp.sizes[d] for d in DIMS}
+    ns, ng, nl = sizes["site"], sizes["gpu"], sizes["llm"]
+    xv = reported_values(b, x)
 
     def val(name: str) -> np.ndarray:
         fam = b.variables[name]
-        return x[fam.offset:fam.offset + fam.size]
+        return xv[fam.offset:fam.offset + fam.size]
 
-    open_site = np.round(val("open_site"))
-    replicas = np.round(val("replicas"))
-    prod = _clean(val("production")).reshape(s.n_fleet, nt) * MTOK
-    deliv = _clean(val("delivery")).reshape(s.n_route, nt) * MTOK
-    unserved = _clean(val("unserved")).reshape(s.n_unmet, nt) * MTOK
-    power = np.zeros((ns, nt))
-    power[s.active_site] = val("facility_power").reshape(len(s.active_site), nt)
+    def dense(spec: Family) -> np.ndarray:
+        """The family's values laid out over its dims (and time); 0 where it has no element."""
+        out = np.zeros(tuple(sizes[d] for d in spec.dims) + ((nt,) if spec.timed else ()))
+        fam = b.variables.get(spec.name)
+        if fam is not None and fam.size:
+            out[fam.index] = val(spec.name).reshape(-1, nt) if spec.timed else val(spec.name)
+        return out
+
+    def put(name: str, values: np.ndarray | None = None) -> None:
+        """The results variable of family ``name`` (its dense values, or ``values``)."""
+        spec = FAMILIES[name]
+        v = dense(spec) * spec.result.scale if values is None else values
+        if spec.domain == "binary":
+            v = v.astype(bool)
+        da = xr.DataArray(v, dims=spec.dims + (("time",) if spec.timed else ()))
+        ds[spec.result.name] = _attrs(da, spec.result_units, spec.result_description)
+
+    unit = objective_unit_usd(inp)
+    costs = {}
+    for c in COMPONENTS:  # USD/year, as reported (revenues positive)
+        shape = tuple(sizes[d] for d in c.dims)
+        costs[c.name] = c.sign * b.component_cost(xv, c.name, c.dims, shape) * unit
+
+    def put_cost(name: str) -> None:
+        c = next(c for c in COMPONENTS if c.name == name)
+        ds[c.result] = _attrs(xr.DataArray(costs[name], dims=c.dims), "USD/year", c.description)
+
+    replicas = val("replicas")
+    prod = val("production").reshape(s.n_fleet, nt) * MTOK
+    power = dense(FAMILIES["facility_power"])
 
     fs, fg, fl = s.fleet_site, s.fleet_gpu, s.fleet_llm
     busy = prod / MTOK * s.fleet_busy_gpus_per_mtok[:, None]
@@ -54,26 +97,13 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     full = inp["power_kw_per_gpu"].values[fg]
     it_kw = idle[:, None] * (replicas * s.fleet_gpus_per_replica)[:, None] + (full - idle)[:, None] * busy
     weight = inp["weight_h"].values  # hours of the year per modelled hour
-    price = inp["energy_price_usd_per_mwh"].transpose("site", "time").values
     carbon = inp["carbon_kg_per_mwh"].transpose("site", "time").values
     grid = power.copy()  # grid draw: facility power, or grid imports at sites with on-site supply
-    onsite = {name: np.zeros((ns, nt)) for name in ("battery_charge", "battery_discharge", "battery_soc",
-                                                    "curtailment", "export")}
-    caps = {name: np.zeros(ns) for name in ("solar_capacity", "wind_capacity", "battery_energy", "battery_power")}
-    o = s.onsite_site
-    if len(o):
-        grid[o] = val("grid_import").reshape(len(o), nt)
-        for name in onsite:
-            onsite[name][o] = val(name).reshape(len(o), nt)
-        for name in caps:
-            caps[name][o] = val(name)
-    pool = battery_export_sites(inp, s)
-    for name in ("battery_charge_onsite", "battery_discharge_onsite", "battery_soc_onsite"):
-        onsite[name] = np.zeros((ns, nt))
-        if len(pool):
-            onsite[name][pool] = val(name).reshape(len(pool), nt)
+    imports = b.variables.get("grid_import")
+    if imports is not None and imports.size:
+        grid[imports.index] = val("grid_import").reshape(-1, nt)
 
-    ds = xr.Dataset(coords={d: inp.coords[d] for d in ("site", "gpu", "llm", "market", "time")})
+    ds = xr.Dataset(coords={d: inp.coords[d] for d in DIMS})
     ds = ds.assign_coords(
         site_country=("site", inp["site_country"].values.astype(str)),
         market_country=("market", inp["market_country"].values.astype(str)),
@@ -81,98 +111,60 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     )
     for name in ("input_per_output", "energy_price_usd_per_mwh", "carbon_kg_per_mwh", "demand_output_tokens_per_s"):
         ds[name] = inp[name].copy()
-    ds["open"] = _attrs(xr.DataArray(open_site.astype(bool), dims="site"), "1", "site is built")
-    ds["replicas"] = _attrs(
-        xr.DataArray(_scatter((ns, ng, nl), (fs, fg, fl), replicas), dims=("site", "gpu", "llm")),
-        "replica", "serving replicas (one LLM each)")
+    put("open_site")
+    put("replicas")
     gpus_sgl = _scatter((ns, ng, nl), (fs, fg, fl), replicas * s.fleet_gpus_per_replica)
     ds["gpus"] = _attrs(xr.DataArray(gpus_sgl.sum(axis=2), dims=("site", "gpu")), "GPU", "installed accelerators")
-    ds["production_tokens_per_s"] = _attrs(
-        xr.DataArray(_scatter((ns, ng, nl, nt), (fs, fg, fl), prod), dims=("site", "gpu", "llm", "time")),
-        "token/s", "output tokens produced")
+    put("production")
     ds["busy_gpus"] = _attrs(
         xr.DataArray(_scatter((ns, ng, nl, nt), (fs, fg, fl), busy), dims=("site", "gpu", "llm", "time")),
         "GPU", "GPUs busy serving")
-    ds["delivered_tokens_per_s"] = _attrs(
-        xr.DataArray(_scatter((ns, nm, nl, nt), (s.route_site, s.route_market, s.route_llm), deliv),
-                     dims=("site", "market", "llm", "time")),
-        "token/s", "output tokens delivered from site to market")
-    ds["unserved_tokens_per_s"] = _attrs(
-        xr.DataArray(_scatter((nm, nl, nt), (s.unmet_market, s.unmet_llm), unserved), dims=("market", "llm", "time")),
-        "token/s", "output-token demand not served")
+    put("delivery")
+    put("unserved")
     ds["it_power_mw"] = _attrs(
         xr.DataArray(_scatter((ns, nt), (fs,), it_kw / 1000.0), dims=("site", "time")), "MW", "IT power")
-    ds["facility_power_mw"] = _attrs(xr.DataArray(power, dims=("site", "time")), "MW",
-                                     "facility power: PUE times IT power")
-    ds["grid_import_mw"] = _attrs(xr.DataArray(np.clip(grid, 0, None), dims=("site", "time")), "MW",
-                                  "power drawn from the grid")
-    ds["energy_cost_usd_per_year"] = _attrs(
-        xr.DataArray((grid * price * weight).sum(axis=1), dims="site"), "USD/year", "grid energy cost")
+    put("facility_power", power)
+    put("grid_import", np.clip(grid, 0, None))
+    put_cost("energy")
     ds["co2_t_per_year"] = _attrs(
         xr.DataArray((grid * carbon * weight).sum(axis=1) / 1000.0, dims="site"), "t CO2/year",
         "location-based emissions of grid imports")
-    cp = float(inp.attrs.get("carbon_price_usd_per_t", 0.0))
-    ds["carbon_cost_usd_per_year"] = _attrs(ds["co2_t_per_year"] * cp, "USD/year", "carbon price times emissions")
-    units = {"solar_capacity": ("solar_mw", "MW", "on-site solar PV built"),
-             "wind_capacity": ("wind_mw", "MW", "on-site wind built"),
-             "battery_energy": ("battery_mwh", "MWh", "battery energy capacity"),
-             "battery_power": ("battery_mw", "MW", "battery power capacity")}
-    for name, (out, unit, desc) in units.items():
-        ds[out] = _attrs(xr.DataArray(caps[name], dims="site"), unit, desc)
-    series = {"battery_charge": ("battery_charge_mw", "MW"), "battery_discharge": ("battery_discharge_mw", "MW"),
-              "battery_soc": ("battery_soc_mwh", "MWh"), "curtailment": ("curtailed_mw", "MW"),
-              "export": ("export_mw", "MW"), "battery_charge_onsite": ("battery_charge_onsite_mw", "MW"),
-              "battery_discharge_onsite": ("battery_discharge_onsite_mw", "MW"),
-              "battery_soc_onsite": ("battery_soc_onsite_mwh", "MWh")}
-    for name, (out, unit) in series.items():
-        desc = name.replace("_onsite", " of on-site-generated energy (sites whose battery may feed exports)")
-        ds[out] = _attrs(xr.DataArray(onsite[name], dims=("site", "time")), unit, desc.replace("_", " "))
-
-    ds["solar_generation_mw"] = _attrs(ds["solar_mw"] * xr.apply_ufunc(floored_cf, inp["solar_cf"]),
-                                       "MW", "on-site solar output")
-    ds["wind_generation_mw"] = _attrs(ds["wind_mw"] * xr.apply_ufunc(floored_cf, inp["wind_cf"]),
-                                      "MW", "on-site wind output")
-    rate = inp.attrs["discount_rate"]
-    ann = np.zeros(ns)
-    for kind in ("solar", "wind"):
-        capex = np.nan_to_num(inp[f"{kind}_capex_usd_per_mw"].values)
-        life = np.nan_to_num(inp[f"{kind}_lifetime_years"].values, nan=1.0)
-        om = np.nan_to_num(inp[f"{kind}_fixed_om_usd_per_mw_year"].values)
-        ann += caps[f"{kind}_capacity"] * (capex * crf(rate, life) + om)
-    blife = np.nan_to_num(inp["battery_lifetime_years"].values, nan=1.0)
-    ann += (caps["battery_energy"] * np.nan_to_num(inp["battery_capex_usd_per_mwh"].values)
-            + caps["battery_power"] * np.nan_to_num(inp["battery_capex_usd_per_mw"].values)) * crf(rate, blife)
-    ds["onsite_cost_usd_per_year"] = _attrs(xr.DataArray(ann, dims="site"), "USD/year",
-                                            "annualised on-site solar, wind and battery cost")
-    export_price = np.nan_to_num(inp["export_price_usd_per_mwh"].transpose("site", "time").values)
-    ds["export_revenue_usd_per_year"] = _attrs(
-        xr.DataArray((onsite["export"] * export_price * weight).sum(axis=1), dims="site"), "USD/year",
-        "revenue from exported on-site power")
+    put_cost("carbon")
+    for spec in FAMILIES.values():  # the on-site families (and any other not reported above), in registry order
+        if spec.result is not None and spec.result.name not in ds:
+            put(spec.name)
+    for t in TECHNOLOGIES:
+        ds[t.generation] = _attrs(ds[t.result] * xr.apply_ufunc(floored_cf, inp[t.capacity_factor]),
+                                  "MW", f"on-site {t.kind} output")
+    put_cost("onsite_supply")
+    put_cost("exports")
     ds["weight_h"] = inp["weight_h"].copy()
     installed_mw = (gpus_sgl.sum(axis=2) * inp["power_kw_per_gpu"].values[None, :]).sum(axis=1) / 1000.0
     ds["installed_it_mw"] = _attrs(xr.DataArray(installed_mw, dims="site"), "MW", "nameplate IT capacity")
-    crf_s = site_crf(inp)
-    ds["site_cost_usd_per_year"] = _attrs(
-        xr.DataArray(open_site * inp["build_cost_usd"].values * crf_s
-                     + installed_mw * inp["build_cost_usd_per_mw"].values * crf_s, dims="site"),
-        "USD/year", "annualised site opening and facility cost")
-    ds["accelerator_cost_usd_per_year"] = _attrs(
-        xr.DataArray(gpus_sgl.sum(axis=2) * inp["capex_usd_per_gpu"].values * gpu_crf(inp), dims=("site", "gpu")),
-        "USD/year", "annualised accelerator capex")
+    put_cost("site")
+    put_cost("accelerator")
     ds.attrs.update(time_weight_h=float(weight.mean()), units_note="tokens are output tokens unless named otherwise")
     return ds
 
 
-COST_TERMS = (
-    ("site", "site_cost_usd_per_year", "site_cost_usd_per_year", 1.0),
-    ("accelerator", "accelerator_cost_usd_per_year", "accelerator_cost_usd_per_year", 1.0),
-    ("energy", "energy_cost_usd_per_year", "energy_cost_usd_per_year", 1.0),
-    ("onsite_supply", "onsite_supply_cost_usd_per_year", "onsite_cost_usd_per_year", 1.0),
-    ("carbon", "carbon_cost_usd_per_year", "carbon_cost_usd_per_year", 1.0),
-    ("exports", "export_revenue_usd_per_year", "export_revenue_usd_per_year", -1.0),
-)
+def investment_values(ds: xr.Dataset, inputs: xr.Dataset, sets: IndexSets) -> dict[str, np.ndarray]:
+    """A results Dataset's investment decisions (its families without an hourly index: sites
+    opened, replicas, on-site capacities) laid out as the variable families of the model of
+    ``inputs`` on ``sets``, by family name."""
+    fix = {}
+    for fam in declare(inputs, sets).variables.values():
+        spec = fam.family
+        if spec is None or spec.timed or spec.result is None:
+            continue
+        da = ds[spec.result.name].astype(float).reindex(
+            {d: inputs[d].values for d in spec.dims}, fill_value=0.0).transpose(*spec.dims)
+        fix[fam.name] = da.values[fam.index] / spec.result.scale
+    return fix
+
+
+COST_TERMS = tuple((c.name, c.summary_key, c.result, c.sign) for c in COMPONENTS if c.in_cost)
 """(component, summary key, results variable, sign): a plan's annual cost is the signed sum
-(unserved penalties excluded)."""
+(unserved penalties excluded); from :data:`optimizer.model.objective.COMPONENTS`."""
 
 
 def total_cost_usd(summary: dict[str, object]) -> float:

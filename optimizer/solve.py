@@ -1,232 +1,61 @@
-"""The Python API: ``plan = solve(load_scenario(path))``."""
+"""Solving a scenario: build the model, check it, hand it to HiGHS, run the solver method (plain
+branch-and-bound or :mod:`optimizer.fast`), and turn the solution into a :class:`~optimizer.plan.Plan`.
+
+This is the core below :mod:`optimizer.diagnose` and :mod:`optimizer.verify`, which solve through it;
+it explains an infeasible model only through the ``explain`` it is given. The public
+:func:`optimizer.solve` (:mod:`optimizer.api`) passes :func:`optimizer.diagnose.explain_infeasible`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import os
-import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from optimizer import budget, highs, relax
-from optimizer.diagnose import explain_infeasible, unservable_demand
+from optimizer import budget, checks, highs
 from optimizer.errors import InfeasibleError, NoSolutionError, ScenarioError, TokenomicsError
+from optimizer.fast import pack_integers, solve_fast, unsupported
 from optimizer.inputs import build_inputs
 from optimizer.model import PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import build_sets
 from optimizer.model.size import estimate
+from optimizer.plan import Plan, SolveOptions, Summary, investments
 from optimizer.results import build_results, summarize
 from optimizer.scenario import Scenario
-from optimizer.strategy import pack_integers, run_aggregation
+from optimizer.unservable import unservable_demand
 
 log = logging.getLogger(__name__)
 
 FAST_ABOVE_NONZEROS = 300_000
-"""``strategy='auto'`` uses the fast strategy for models with more nonzeros than this."""
-COEF_RANGE = (1e-3, 1e7)
-"""Constraint coefficients outside this range get a warning naming the family."""
+"""``method='auto'`` uses the fast method for models with more nonzeros than this."""
+NOT_EXPLAINED = ("HiGHS proved that no plan meets every limit (tokenomics diagnose, or "
+                 "optimizer.diagnose.explain_infeasible, says which)")
+"""The explanation of an infeasible model solved without an ``explain``."""
 
-
-@dataclass
-class SolveOptions:
-    """Solver settings: seconds (the whole run, build included), relative MIP gap, threads,
-    console log, strategy; the memory a model may need (GB, default: the memory available) and
-    whether a model too big for it is reduced to representative days instead of refused."""
-
-    time_limit_s: float | None = None
-    mip_gap: float = 1e-4
-    threads: int | None = None
-    log_to_console: bool = False
-    strategy: str = "auto"  # mip | fast | auto (fast above FAST_ABOVE_NONZEROS)
-    memory_limit_gb: float | None = None
-    auto_reduce: bool = False
-
-    def highs_options(self) -> dict[str, object]:
-        opts: dict[str, object] = {"mip_rel_gap": float(self.mip_gap)}
-        if self.time_limit_s is not None:
-            opts["time_limit"] = float(self.time_limit_s)
-        if self.threads is not None:
-            opts["threads"] = int(self.threads)
-        if self.log_to_console:
-            opts["output_flag"] = True
-            opts["log_to_console"] = True
-        return opts
-
-
-@dataclass
-class Plan:
-    """A solved (or attempted) plan: status, summary dict, results Dataset, and the Pyomo model."""
-
-    scenario: Scenario
-    summary: dict[str, Any]
-    dataset: xr.Dataset | None
-    model: PlanningModel | None = field(repr=False)  # None when the time limit ran out during the build
-    options: SolveOptions | None = None
-
-    @property
-    def status(self) -> str:
-        return str(self.summary["status"])
-
-    def to_netcdf(self, path: str | Path) -> None:
-        """Write the results Dataset atomically (temp file in the same folder, then rename)."""
-        if self.dataset is None:
-            raise NoSolutionError(f"no plan to write ({self.status})")
-        atomic_write(Path(path), lambda p: self.dataset.to_netcdf(p, engine="h5netcdf"))
-
-    def write(self, out_dir: str | Path) -> None:
-        """``results.nc`` (when a plan exists), ``summary.json`` and ``run.json`` into ``out_dir``,
-        each atomically; ``run.json`` is written last, so its presence marks a finished run."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob(".*.tmp"):  # left by a run killed while writing
-            stale.unlink(missing_ok=True)
-        (out / "run.json").unlink(missing_ok=True)  # this folder is not a finished run until rewritten
-        if self.dataset is not None:
-            self.to_netcdf(out / "results.nc")
-        text = json.dumps(_jsonable(self.summary), indent=2)
-        atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
-        run = json.dumps(_jsonable(self.run_record()), indent=2)
-        atomic_write(out / "run.json", lambda p: p.write_text(run + "\n", encoding="utf-8"))
-
-    def run_record(self) -> dict[str, Any]:
-        """What traces this result to its inputs: scenario hash, versions, options, timings, status."""
-        import platform
-
-        import highspy
-        import pyomo
-
-        from optimizer import __version__
-
-        return {
-            "scenario": self.scenario.name,
-            "scenario_sha256": scenario_hash(self.scenario),
-            "source_file": self.scenario.source_file,
-            "status": self.status,
-            "options": dataclasses.asdict(self.options) if self.options else None,
-            "build_seconds": self.summary.get("build_seconds"),
-            "solve_seconds": self.summary.get("solve_seconds"),
-            "versions": {"optimizer": __version__, "pyomo": pyomo.__version__,
-                         "highspy": _dist_version("highspy"), "highs": highspy.Highs().version(),
-                         "python": platform.python_version()},
-        }
-
-
-def scenario_hash(sc: Scenario) -> str:
-    """SHA-256 of the validated scenario (its canonical YAML): equal inputs, equal hash."""
-    return hashlib.sha256(sc.to_yaml().encode("utf-8")).hexdigest()
-
-
-def _dist_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def atomic_write(path: Path, writer: Any) -> None:
-    """Call ``writer(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return None if not np.isfinite(x) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
-FAMILY_FIELDS = {
-    "demand_balance": "markets.*.demand_output_tokens_per_s",
-    "production_balance": "llms.*.input_per_output",
-    "replica_capacity": "llms.*.throughput, gpus.*.gpus_per_node",
-    "facility_power_balance": "sites.*.pue, gpus.*.power_kw_per_gpu, idle_power_kw_per_gpu",
-    "grid_limit": "sites.*.grid_limit_mw",
-    "site_open_link": "sites.*.grid_limit_mw, markets.*.demand_output_tokens_per_s",
-    "supply_cap": "supply_caps.*.max_gpus",
-}
-MAX_MAGNITUDE = 1e12
-"""Coefficients, right-hand sides, costs and finite bounds beyond this are treated as input errors."""
-
-
-def _check_magnitudes(sf: highs.StandardForm, ranges: dict[str, tuple[float, float]], file: str) -> None:
-    """Refuse numbers the solver cannot work with, naming the constraint family and its inputs."""
-    problems = []
-    for name, (_, hi) in ranges.items():
-        if hi > MAX_MAGNITUDE:
-            problems.append(f"{file}: values too large for the solver: {name} has coefficients up to {hi:.3g} "
-                            f"(check {FAMILY_FIELDS.get(name, 'the scenario values')})")
-    for name, start, count in sf.row_names:
-        rhs = np.concatenate([sf.row_lower[start:start + count], sf.row_upper[start:start + count]])
-        big = np.abs(rhs[np.isfinite(rhs)]).max(initial=0.0)
-        if big > MAX_MAGNITUDE:
-            problems.append(f"{file}: values too large for the solver: {name} has a right-hand side of {big:.3g} "
-                            f"(check {FAMILY_FIELDS.get(name, 'the scenario values')})")
-    cost = np.abs(sf.c).max(initial=0.0)
-    if cost > MAX_MAGNITUDE or not np.isfinite(cost):
-        problems.append(f"{file}: values too large for the solver: a cost coefficient of {cost:.3g} objective units "
-                        "(check build_cost_usd, capex_usd_per_gpu, energy_price_usd_per_mwh, lifetime_years)")
-    ub = sf.col_upper[np.isfinite(sf.col_upper)]
-    if ub.size and np.abs(ub).max() > MAX_MAGNITUDE:
-        problems.append(f"{file}: values too large for the solver: a variable bound of {np.abs(ub).max():.3g} "
-                        "(check grid_limit_mw and demand)")
-    if problems:
-        raise ScenarioError(problems)
-
-
-def _check_scaling(ranges: dict[str, tuple[float, float]]) -> None:
-    for name, (lo, hi) in ranges.items():
-        log.debug("coefficients of %s: [%.3g, %.3g]", name, lo, hi)
-        if lo < COEF_RANGE[0] or hi > COEF_RANGE[1]:
-            log.warning(
-                "constraint family %s has coefficients in [%.3g, %.3g], outside %.0e..%.0e: "
-                "rescale the scenario's units", name, lo, hi, *COEF_RANGE,
-            )
-
-
-def solve(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_failure: bool = True) -> Plan:
-    """Build the MILP for ``scenario``, solve it with HiGHS, and return the :class:`Plan`.
-
-    Raises :class:`InfeasibleError` (no plan meets demand) or :class:`NoSolutionError` (the solver
-    stopped without a plan) unless ``raise_on_failure`` is False, in which case the plan's
-    ``summary['status']`` says what happened and ``dataset`` is None. Raises :class:`ScenarioError`,
-    before building anything, when the model's estimated peak memory exceeds
-    ``options.memory_limit_gb`` (default: the memory available) and ``options.auto_reduce`` is off.
-    """
-    return solve_model(scenario, options, raise_on_failure=raise_on_failure)
+Explain = Callable[[Scenario, PlanningModel], list[str]]
+"""Explains an infeasible model in the user's terms (:func:`optimizer.diagnose.explain_infeasible`)."""
 
 
 def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, raise_on_failure: bool = True,
-                fix: dict[str, np.ndarray] | None = None) -> Plan:
-    """:func:`solve`, with variable families optionally fixed (``fix``: name -> values, NaN = free).
+                fix: dict[str, np.ndarray] | None = None, explain: Explain | None = None) -> Plan:
+    """Build the MILP for ``scenario``, solve it with HiGHS, and return the :class:`Plan`, with
+    variable families optionally fixed (``fix``: name -> values, NaN = free).
 
     The model's size is estimated from its sparse sets first; a model whose estimated peak memory
     exceeds ``options.memory_limit_gb`` (default: the memory available) is refused with a
     :class:`ScenarioError`, or with ``options.auto_reduce`` planned on representative days. The
     time limit counts from here: HiGHS gets what the build left, and a build that uses it all
-    ends with status ``no_solution``."""
+    ends with status ``no_solution``. Demand with no route at all is reported before solving
+    (:func:`optimizer.unservable.unservable_demand`); a model HiGHS proves infeasible is explained
+    by ``explain`` (else :data:`NOT_EXPLAINED`). Raises :class:`InfeasibleError` or
+    :class:`NoSolutionError` unless ``raise_on_failure`` is False."""
     opts = options or SolveOptions()
     clock = budget.BuildClock(opts.time_limit_s)
     try:
@@ -259,32 +88,33 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     if problems:
         summary.update(status="infeasible", solve_seconds=0.0, mip_gap=None, objective_usd_per_year=None,
                        explanation=problems)
-        plan = Plan(scenario, summary, None, pm, opts)
+        plan = Plan(scenario, cast(Summary, summary), None, pm, opts)
         if raise_on_failure:
             raise InfeasibleError(problems)
         return plan
-    strategy = opts.strategy if opts.strategy != "auto" else (
+    method = opts.method if opts.method != "auto" else (
         "fast" if sf.num_nonzeros > FAST_ABOVE_NONZEROS else "mip")
-    if strategy == "fast" and sf.integer.any():
-        reason = relax.unsupported(inputs, pm.sets) if len(sf.columns) == pm.builder.n_cols else "added variables"
+    if method == "fast" and sf.integer.any():
+        reason = unsupported(inputs, pm.sets) if len(sf.columns) == pm.builder.n_cols else "added variables"
         if reason is None:
-            out, rounds = run_aggregation(pm, sf, h, opts.mip_gap, run_opts.time_limit_s, run_opts.highs_options())
+            out, rounds = solve_fast(pm, sf, h, opts.mip_gap, run_opts.time_limit_s, run_opts.highs_options())
             summary["fast_rounds"] = [dataclasses.asdict(r) for r in rounds]
         else:
             log.info("fast: no time-aggregation bound (%s); bound from the LP relaxation", reason)
             start = None if fix else _typical_day_start(scenario, pm, sf, run_opts)
             out = highs.run_fast(h, sf, clock.left(), start)
     else:
-        strategy = "mip"
+        method = "mip"
         out = highs.run(h, bool(sf.integer.any()))
+    # the summary key keeps the method's former name, "strategy" (summary.json is a contract)
     summary.update(status=out.status, highs_status=out.highs_status, solve_seconds=out.solve_seconds,
-                   mip_gap=out.mip_gap, strategy=strategy,
+                   mip_gap=out.mip_gap, strategy=method,
                    lower_bound_usd_per_year=out.lower_bound * unit if np.isfinite(out.lower_bound) else None)
     if out.x is None or out.status in ("infeasible", "unbounded"):
         summary.update(objective_usd_per_year=None)
         if out.status == "infeasible":
-            summary["explanation"] = explain_infeasible(scenario, pm)
-        plan = Plan(scenario, summary, None, pm, opts)
+            summary["explanation"] = explain(scenario, pm) if explain is not None else [NOT_EXPLAINED]
+        plan = Plan(scenario, cast(Summary, summary), None, pm, opts)
         if raise_on_failure:
             if out.status == "infeasible":
                 raise InfeasibleError(summary["explanation"])
@@ -296,7 +126,7 @@ def solve_model(scenario: Scenario, options: SolveOptions | None = None, *, rais
     summary.update(summarize(ds, inputs, out.objective))
     summary["objective_usd_per_year"] = out.objective * unit
     summary.update(_carbon_shadow_prices(h, sf, out.x, inputs))
-    return Plan(scenario, summary, ds, pm, opts)
+    return Plan(scenario, cast(Summary, summary), ds, pm, opts)
 
 
 def _build(scenario: Scenario, opts: SolveOptions, fix: dict[str, np.ndarray] | None, clock: budget.BuildClock,
@@ -320,8 +150,12 @@ def _build(scenario: Scenario, opts: SolveOptions, fix: dict[str, np.ndarray] | 
     clock.stage("Pyomo model", "compiling the standard form", major=True)
     sf = highs.compile_model(pm.pyomo)
     ranges = highs.coefficient_ranges(sf)
-    _check_magnitudes(sf, ranges, Path(scenario.source_file).name if scenario.source_file else scenario.name)
-    _check_scaling(ranges)
+    checks.check_magnitudes(sf, ranges, Path(scenario.source_file).name if scenario.source_file else scenario.name,
+                            pm.builder.row_fields())
+    for name, (lo, hi) in ranges.items():
+        log.debug("coefficients of %s: [%.3g, %.3g]", name, lo, hi)
+    for warning in checks.scaling_warnings(ranges):
+        log.warning("%s", warning)
     clock.stage("standard form", "handing the model to HiGHS", major=True)
     h = highs.to_highs(sf, opts.highs_options())
     clock.stage("hand-off to HiGHS", "solving", major=True)
@@ -346,23 +180,22 @@ def _out_of_time(scenario: Scenario, opts: SolveOptions, exc: budget.BuildTimeLi
         summary["estimated_peak_memory_gb"] = size.peak_memory_gb
     if raise_on_failure:
         raise NoSolutionError(f"{scenario.name}: no plan found ({exc})")
-    return Plan(scenario, summary, None, None, opts)
+    return Plan(scenario, cast(Summary, summary), None, None, opts)
 
 
 def _typical_day_start(scenario: Scenario, pm: PlanningModel, sf: highs.StandardForm,
                        opts: SolveOptions) -> np.ndarray | None:
     """Integer values (sites opened, replicas) of a plan made on a few typical days (tsam), for the
-    fast strategy's first incumbent. None when the horizon is short or the small plan fails."""
+    fast method's first incumbent. None when the horizon is short or the small plan fails."""
     days = scenario.time.steps // 24
     if scenario.time.steps % 24 or days < 4 or scenario.time.representative_days is not None:
         return None
     from optimizer.catalogs.days import representative_days
-    from optimizer.verify import investments
 
     try:
         small, _ = representative_days(scenario, max(1, days // 4))
         seconds = 60.0 if opts.time_limit_s is None else max(5.0, opts.time_limit_s / 5)
-        plan = solve_model(small, SolveOptions(time_limit_s=seconds, mip_gap=1e-2, threads=opts.threads, strategy="mip"),
+        plan = solve_model(small, SolveOptions(time_limit_s=seconds, mip_gap=1e-2, threads=opts.threads, method="mip"),
                            raise_on_failure=False)
     except TokenomicsError as exc:
         log.info("fast: no typical-day start (%s)", exc)

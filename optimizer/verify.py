@@ -8,7 +8,7 @@ the unserved tokens and peak power it really leads to.
 A long horizon whose hours are linked only within a day (no batteries, no carbon caps) is
 dispatched in chunks of whole weeks, one LP each, so a 40-site year never has to be one model.
 :func:`full_horizon_bound` adds a proven lower bound on the optimum of the target horizon itself
-(the time-aggregation relaxation of :mod:`optimizer.relax`), so the verified plan comes with a
+(the time-aggregation relaxation of :mod:`optimizer.fast.relax`), so the verified plan comes with a
 proven gap on the problem it is meant for.
 """
 
@@ -22,11 +22,9 @@ import numpy as np
 import xarray as xr
 
 from optimizer import highs
-from optimizer.inputs import build_inputs
-from optimizer.model import build_model
-from optimizer.model.objective import objective_unit_usd
-from optimizer.model.sets import IndexSets, build_sets
-from optimizer.relax import (
+from optimizer.diagnose import explain_infeasible
+from optimizer.fast import FIRST_ROUND_NONZEROS, stop_when_stalled
+from optimizer.fast.relax import (
     cluster_steps,
     has_storage,
     peak_hour,
@@ -34,39 +32,26 @@ from optimizer.relax import (
     relaxed_sets,
     unsupported,
 )
+from optimizer.inputs import build_inputs
+from optimizer.model import build_model
+from optimizer.model.objective import COMPONENTS, objective_unit_usd
+from optimizer.model.sets import IndexSets, build_sets
+from optimizer.plan import Plan, SolveOptions, investments
 from optimizer.results import build_results, summarize, total_cost_usd
 from optimizer.scenario import Scenario
-from optimizer.solve import Plan, SolveOptions, solve_model
-from optimizer.strategy import FIRST_ROUND_NONZEROS, stop_when_stalled
+from optimizer.solve import solve_model
 
 log = logging.getLogger(__name__)
 
 CHUNK_ABOVE_STEPS = 24 * 28
 """Horizons longer than this many hours are dispatched in chunks of ``CHUNK_DAYS`` days."""
 CHUNK_DAYS = 7
-ADDITIVE = ("energy_cost_usd_per_year", "carbon_cost_usd_per_year", "export_revenue_usd_per_year",
-            "unserved_penalty_usd_per_year", "tokens_per_year", "output_tokens_per_year",
+ADDITIVE = (*(c.summary_key for c in COMPONENTS if c.hourly), "tokens_per_year", "output_tokens_per_year",
             "unserved_tokens_per_year", "energy_mwh_per_year", "grid_energy_mwh_per_year", "co2_t_per_year")
-"""Summary figures that are sums over hours (the others are the investments', equal in every chunk)."""
-
-CAPACITY = {"solar_capacity": "solar_mw", "wind_capacity": "wind_mw", "battery_energy": "battery_mwh",
-            "battery_power": "battery_mw"}
-
-
-def investments(plan: Plan, inputs: xr.Dataset, sets: IndexSets) -> dict[str, np.ndarray]:
-    """The plan's investment decisions laid out as the variable families of the model of
-    ``inputs`` (whose sparse sets are ``sets``)."""
-    ds = plan.dataset
-    if ds is None:
-        raise ValueError("the plan has no solution to verify")
-    site = inputs["site"].values
-    rep = ds["replicas"].reindex(site=site, gpu=inputs["gpu"].values, llm=inputs["llm"].values, fill_value=0.0)
-    fix = {"open_site": ds["open"].reindex(site=site, fill_value=False).values.astype(float),
-           "replicas": rep.values[sets.fleet_site, sets.fleet_gpu, sets.fleet_llm]}
-    for fam, var in CAPACITY.items():
-        if len(sets.onsite_site):  # on-site families exist only then (model/power.py)
-            fix[fam] = ds[var].reindex(site=site, fill_value=0.0).values[sets.onsite_site]
-    return fix
+"""Summary figures that are sums over hours: the hourly cost components (``COMPONENTS``) and the
+hourly totals (the others are the investments', equal in every chunk)."""
+INVESTMENT_COSTS = tuple(c.summary_key for c in COMPONENTS if not c.hourly)
+"""Summary keys of the cost components of investments (counted once)."""
 
 
 def verify(plan: Plan, target: Scenario, options: SolveOptions | None = None,
@@ -81,7 +66,7 @@ def verify(plan: Plan, target: Scenario, options: SolveOptions | None = None,
     fix = investments(plan, inputs, sets)
     chunks = _chunks(inputs, sets)
     if chunks is None:
-        s = solve_model(target, opts, fix=fix).summary
+        s = solve_model(target, opts, fix=fix, explain=explain_infeasible).summary
     else:
         s = _dispatch_in_chunks(inputs, sets, fix, chunks, opts)
     planned = plan.summary["objective_usd_per_year"]
@@ -159,7 +144,7 @@ def _dispatch_in_chunks(inputs: xr.Dataset, sets: IndexSets, fix: dict[str, np.n
             total[k] = total.get(k, 0.0) + part_summary[k]
         total["peak_facility_power_mw"] = max(total.get("peak_facility_power_mw", 0.0),
                                               part_summary["peak_facility_power_mw"])
-        for k in ("site_cost_usd_per_year", "accelerator_cost_usd_per_year", "onsite_supply_cost_usd_per_year"):
+        for k in INVESTMENT_COSTS:
             total[k] = part_summary[k]
         if time.perf_counter() - last >= 10.0 or i == len(chunks) - 1:
             last = time.perf_counter()
@@ -174,7 +159,7 @@ def _dispatch_in_chunks(inputs: xr.Dataset, sets: IndexSets, fix: dict[str, np.n
 def full_horizon_bound(inputs: xr.Dataset, sets: IndexSets, groups: int, opts: SolveOptions) -> float | None:
     """A proven lower bound (USD/year) on the optimum of the model of ``inputs``: the dual bound
     of its time-aggregation relaxation on ``groups`` groups of hours, the peak hour of total
-    demand on its own, once it stalls (:func:`optimizer.strategy.stop_when_stalled`). None where the
+    demand on its own, once it stalls (:func:`optimizer.fast.progress.stop_when_stalled`). None where the
     relaxation does not apply or finds no bound."""
     reason = unsupported(inputs, sets)
     if reason is not None:

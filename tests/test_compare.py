@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from optimizer.cli import main
-from optimizer.compare import compare
+from optimizer.report.compare import compare
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_compare_reads_finished_run_folders_and_cli(two, tmp_path, capsys):
 def test_trade_matrix_adds_up_to_tokens_per_year_with_unequal_day_weights(synthetic_scenario):
     from optimizer import solve
     from optimizer.catalogs.days import representative_days
-    from optimizer.compare import trade_matrix
+    from optimizer.report.compare import trade_matrix
 
     small, _ = representative_days(synthetic_scenario(4, 3, 1, 24 * 14, seed=8), 3)
     assert len(set(small.time.day_weights)) > 1

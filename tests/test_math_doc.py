@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optimizer.fast.relax import relaxed_model
 from optimizer.inputs import build_inputs
 from optimizer.model import build_model
 from optimizer.model.sets import build_sets
-from optimizer.relax import relaxed_model
 from optimizer.scenario import scenario_from_dict
 
 MATH = Path(__file__).resolve().parents[1] / "docs" / "math.md"

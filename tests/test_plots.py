@@ -12,8 +12,9 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.container import BarContainer
 
-from optimizer import SolveOptions, plots
-from optimizer.compare import Comparison, compare
+from optimizer import SolveOptions
+from optimizer.report import plots
+from optimizer.report.compare import Comparison, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "scenarios" / "tiny.yaml"

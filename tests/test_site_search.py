@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 
 from optimizer import SolveOptions, highs, solve
+from optimizer.fast.pricer import Pricer as _Pricer
+from optimizer.fast.pricer import unpack_integers
+from optimizer.fast.progress import Progress
+from optimizer.fast.relax import cluster_steps, relaxed_model
+from optimizer.fast.site_search import SiteScorer, key_sites, local_search, neighbours, site_key
 from optimizer.inputs import build_inputs
 from optimizer.model import build_model
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import build_sets
-from optimizer.relax import cluster_steps, relaxed_model
-from optimizer.site_search import SiteScorer, key_sites, local_search, neighbours, site_key
-from optimizer.strategy import Progress, _Pricer, unpack_integers
 
 
 def _scorer(sc, groups: int):

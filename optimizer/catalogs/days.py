@@ -21,6 +21,7 @@ import pandas as pd
 
 from optimizer.errors import ScenarioError
 from optimizer.scenario.schema import Scenario, Series
+from optimizer.technologies import TECHNOLOGIES
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _columns(sc: Scenario) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
     for sid, s in sc.sites.items():
         for f in ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue", "export_price_usd_per_mwh"):
             put(("sites", sid, f), getattr(s, f))
-        for kind in ("solar", "wind"):
+        for kind in (t.kind for t in TECHNOLOGIES):
             gen = getattr(s, kind)
             if gen is not None:
                 put(("sites", sid, kind, "capacity_factor"), gen.capacity_factor)

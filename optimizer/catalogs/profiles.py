@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -29,6 +27,7 @@ import xarray as xr
 from scipy.signal import lfilter
 from scipy.special import ndtr
 
+from optimizer.resources import atomic_write
 from optimizer.resources import cache_dir as default_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -605,17 +604,10 @@ def load_profiles(
     ds = build_profiles(sites, markets, year)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".profiles-", suffix=".nc.tmp", dir=cache_dir)
-    except OSError as exc:  # read-only home, no permission: work without the cache
+        atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    except OSError as exc:  # read-only home, no permission, full disk: work without the cache
         logger.warning("cannot write the profile cache in %s (%s); set TOKENOMICS_CACHE_DIR to a writable "
                        "folder to keep profiles between runs", cache_dir, exc)
         return ds
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp_name, engine="h5netcdf")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     logger.info("wrote profile cache %s", path)
     return ds

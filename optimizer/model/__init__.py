@@ -1,4 +1,9 @@
-"""The planning MILP, assembled from one module per concern (names as in docs/math.md)."""
+"""The planning MILP, assembled from one module per concern (names as in docs/math.md).
+
+:data:`FAMILIES` is the registry of variable families: each concern module declares its own once
+(:class:`~optimizer.model.linear.Family`: units, meaning, integrality, results name), and results,
+verify and the fast method read them from here. The objective's cost components are
+:data:`optimizer.model.objective.COMPONENTS`."""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from optimizer.model import fleet, power, routing, sites
-from optimizer.model.linear import LinearBuilder
+from optimizer.model.linear import Family, LinearBuilder
 from optimizer.model.sets import IndexSets, build_sets
 
 CONCERNS = (sites, fleet, routing, power)
+FAMILIES: dict[str, Family] = {f.name: f for concern in CONCERNS for f in concern.FAMILIES}
+"""Every variable family of the planning model by name, in the order the concerns declare them."""
 
 
 @dataclass
@@ -39,10 +46,8 @@ def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
     called as each stage of the build ends (progress and time limit, :class:`optimizer.budget.BuildClock`).
     """
     sets = build_sets(inputs) if sets is None else sets
-    b = LinearBuilder()
     stage = on_stage or (lambda name: None)
-    for concern in CONCERNS:
-        concern.declare(b, inputs, sets)
+    b = declare(inputs, sets)
     stage("variable families")
     for concern in CONCERNS:
         concern.constrain(b, inputs, sets)
@@ -56,3 +61,12 @@ def build_model(inputs: xr.Dataset, fix: dict[str, np.ndarray] | None = None,
         fam.lb[fixed] = v[fixed]
         fam.ub[fixed] = v[fixed]
     return PlanningModel(b.build(on_stage=on_stage), sets, b, inputs)
+
+
+def declare(inputs: xr.Dataset, sets: IndexSets) -> LinearBuilder:
+    """A builder holding the variable families of the model of ``inputs`` on ``sets`` (no rows, no
+    cost): their sizes, bounds and the positions of their elements."""
+    b = LinearBuilder()
+    for concern in CONCERNS:
+        concern.declare(b, inputs, sets)
+    return b

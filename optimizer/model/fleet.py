@@ -5,21 +5,38 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from optimizer.model.linear import LinearBuilder
+from optimizer.model.linear import Family, LinearBuilder, Result
 from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
 from optimizer.model.sets import IndexSets
+
+REPLICAS = Family("replicas", "replica", "serving replicas of one LLM on one accelerator type",
+                  dims=("site", "gpu", "llm"), domain="integer",
+                  result=Result("replicas", description="serving replicas (one LLM each)"))
+FAMILIES = (REPLICAS,)
 
 
 def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     """``replicas[s,g,l]`` ∈ Z+, at most ``max_replicas`` (a valid bound, see sets.py)."""
-    b.add_var(
-        "replicas", sets.n_fleet, "replica", "serving replicas of one LLM on one accelerator type",
-        domain="integer", ub=sets.fleet_max_replicas,
-    )
+    b.add_var(REPLICAS, sets.n_fleet, ub=sets.fleet_max_replicas,
+              index=(sets.fleet_site, sets.fleet_gpu, sets.fleet_llm))
 
 
 def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
-    """``replica_capacity``: busy GPUs of (s,g,l) at t <= GPUs in its replicas; plus capex.
+    """``replica_capacity`` and ``supply_cap``; accelerator capex and the facility cost per MW of
+    IT in the objective (the latter booked with the site cost)."""
+    replica_capacity(b, sets)
+    supply_cap(b, inputs, sets)
+    g, s = sets.fleet_gpu, sets.fleet_site
+    capex = inputs["capex_usd_per_gpu"].values[g] * gpu_crf(inputs)[g]
+    facility = inputs["power_kw_per_gpu"].values[g] / 1000.0 * inputs["build_cost_usd_per_mw"].values[s] * site_crf(inputs)[s]
+    replicas = b.variables["replicas"]
+    unit = objective_unit_usd(inputs)
+    b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * capex / unit, "accelerator")
+    b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * facility / unit, "site")
+
+
+def replica_capacity(b: LinearBuilder, sets: IndexSets) -> None:
+    """``replica_capacity``, for every (s,g,l) in F and t: busy GPUs within the replicas' GPUs,
 
     busy_gpus_per_mtok * production[s,g,l,t] - gpus_per_replica * replicas[s,g,l] <= 0
     """
@@ -33,16 +50,13 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
             (np.arange(sets.n_fleet * nt), replicas.cols(f), -np.repeat(sets.fleet_gpus_per_replica, nt)),
         ],
         lb=None, ub=0.0, description="busy GPUs within installed GPUs",
+        fields="llms.*.throughput, gpus.*.gpus_per_node",
     )
-    _supply_caps(b, inputs, sets)
-    g, s = sets.fleet_gpu, sets.fleet_site
-    capex = inputs["capex_usd_per_gpu"].values[g] * gpu_crf(inputs)[g]
-    facility = inputs["power_kw_per_gpu"].values[g] / 1000.0 * inputs["build_cost_usd_per_mw"].values[s] * site_crf(inputs)[s]
-    b.add_cost(replicas.cols(), sets.fleet_gpus_per_replica * (capex + facility) / objective_unit_usd(inputs))
 
 
-def _supply_caps(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
-    """``supply_cap``: GPUs of the cap's types at all sites of its country <= max_gpus.
+def supply_cap(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
+    """``supply_cap``, for every accelerator supply cap c: GPUs of the cap's types at all sites of
+    its country within max_gpus,
 
     sum_{(s,g,l): country(s) = c, g in G_c} gpus_per_replica * replicas[s,g,l] <= max_gpus_c
     """
@@ -56,4 +70,5 @@ def _supply_caps(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     b.add_rows(
         "supply_cap", n_cap, [(rows, b.variables["replicas"].cols(f), sets.fleet_gpus_per_replica[f])],
         lb=None, ub=inputs["cap_max_gpus"].values, description="accelerator supply limits by country",
+        fields="supply_caps.*.max_gpus",
     )

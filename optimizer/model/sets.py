@@ -20,6 +20,8 @@ from optimizer.model import policy
 
 MTOK = 1e6
 """Output tokens/s per unit of the production, delivery and unserved variables (million tokens/s)."""
+FLOW_TOL_MTOK = 1e-9
+"""Flows below this (million tokens/s, i.e. 0.001 token/s) are solver noise, reported as zero."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from optimizer.model import FAMILIES
+from optimizer.model.power import floored_cf, onsite_options
 from optimizer.model.sets import IndexSets
+from optimizer.technologies import TECHNOLOGIES
 
 BASE_BYTES = 0.33e9
 """Peak resident memory of a solve of a tiny model: interpreter, numpy, xarray, Pyomo, HiGHS."""
@@ -73,9 +76,9 @@ class _Tally:
         self.integer = 0
         self.rows: dict[str, tuple[int, int]] = {}
 
-    def var(self, name: str, size: int, integer: bool = False) -> None:
+    def var(self, name: str, size: int) -> None:
         self.vars[name] = int(size)
-        if integer:
+        if FAMILIES[name].integer:  # integrality as the family declares it
             self.integer += int(size)
 
     def row(self, name: str, n_rows: int, nonzeros: int) -> None:
@@ -96,8 +99,8 @@ def estimate(inputs: xr.Dataset, sets: IndexSets) -> ModelSize:
     k, busy = sets.fleet_gpus_per_replica, sets.fleet_busy_gpus_per_mtok
 
     # sites, fleet, routing, power: declare
-    t.var("open_site", sets.n_site, integer=True)
-    t.var("replicas", nf, integer=True)
+    t.var("open_site", sets.n_site)
+    t.var("replicas", nf)
     dm, dl = np.nonzero(sets.demanded)
     flex = inputs["deferrable_share"].values[dl] > 0
     n_flex = int(flex.sum())
@@ -106,12 +109,12 @@ def estimate(inputs: xr.Dataset, sets: IndexSets) -> ModelSize:
     t.var("unserved", nu * nt)
     t.var("flexible_delivery", n_flex * nt)
     t.var("facility_power", na * nt)
-    opt = _onsite(inputs, o)
+    opt = onsite_options(inputs, sets)
     n_pool = int((opt["battery"] & opt["export"]).sum())
     if no:
         for name in ("grid_import", "battery_charge", "battery_discharge", "battery_soc", "curtailment", "export"):
             t.var(name, no * nt)
-        for name in ("solar_capacity", "wind_capacity", "battery_energy", "battery_power"):
+        for name in (*(tech.family for tech in TECHNOLOGIES), "battery_energy", "battery_power"):
             t.var(name, no)
         if n_pool:
             for name in ("battery_charge_onsite", "battery_discharge_onsite", "battery_soc_onsite"):
@@ -166,25 +169,13 @@ def estimate(inputs: xr.Dataset, sets: IndexSets) -> ModelSize:
                      t.vars, t.rows)
 
 
-def _onsite(inputs: xr.Dataset, o: np.ndarray) -> dict[str, np.ndarray]:
-    """As :func:`optimizer.model.power._onsite`: which options each on-site site has."""
-    return {
-        "solar": np.isfinite(inputs["solar_capex_usd_per_mw"].values[o]),
-        "wind": np.isfinite(inputs["wind_capex_usd_per_mw"].values[o]),
-        "battery": np.isfinite(inputs["battery_capex_usd_per_mwh"].values[o]),
-        "export": np.isfinite(inputs["export_price_usd_per_mwh"].transpose("site", "time").values[o]).all(axis=1),
-    }
-
-
 def _onsite_rows(t: _Tally, inputs: xr.Dataset, sets: IndexSets, opt: dict[str, np.ndarray], h: float) -> None:
-    from optimizer.model.power import floored_cf
-
     nt, o = sets.n_time, sets.onsite_site
     no = len(o)
     r = no * nt
-    solar = floored_cf(inputs["solar_cf"].transpose("site", "time").values[o]) != 0  # (on-site site, time)
-    wind = floored_cf(inputs["wind_cf"].transpose("site", "time").values[o]) != 0
-    cf_nz = _nz(solar) + _nz(wind)
+    gen = [floored_cf(inputs[tech.capacity_factor].transpose("site", "time").values[o]) != 0  # (on-site site, time)
+           for tech in TECHNOLOGIES]
+    cf_nz = sum(_nz(g) for g in gen)
     t.row("power_balance", r, 6 * r + cf_nz)
     t.row("curtailment_limit", r, r + cf_nz)
     day = inputs["day"].values
@@ -203,7 +194,7 @@ def _onsite_rows(t: _Tally, inputs: xr.Dataset, sets: IndexSets, opt: dict[str, 
     if len(ex):
         pool = opt["battery"][ex]
         nb = int(pool.sum())
-        t.row("export_onsite", len(ex) * nt, 2 * len(ex) * nt + _nz(solar[ex]) + _nz(wind[ex]) + 2 * nb * nt)
+        t.row("export_onsite", len(ex) * nt, 2 * len(ex) * nt + sum(_nz(g[ex]) for g in gen) + 2 * nb * nt)
         if nb:
             e = eta[ex[pool]]
             t.row("battery_onsite_balance", nb * nt, nb * soc_nz + nt * _nz(e) + nt * _nz(1 / e))

@@ -22,14 +22,14 @@ DEFAULT_SCENARIO = scenarios_dir() / "default.yaml"
 
 def scenario_from_dict(
     data: Any, file: str = "<scenario>", base_dir: Path | None = None,
-    variant: str | None = None, sets: list[str] | None = None, aggregate: bool = True,
+    variant: str | None = None, sets: list[str] | None = None, representative_days: bool = True,
 ) -> Scenario:
     """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem.
 
     ``base``, ``overrides``, the named ``variant`` and ``sets`` (``key=value``) are applied first
     (:mod:`optimizer.scenario.compose`), then catalog references (``include``), ``demand_share`` and
     series files are expanded (:mod:`optimizer.scenario.references`); relative file paths are taken
-    from ``base_dir``. ``aggregate=False`` keeps every modelled day even when
+    from ``base_dir``. ``representative_days=False`` keeps every modelled day even when
     ``time.representative_days`` is set.
     """
     if data is None:
@@ -46,7 +46,7 @@ def scenario_from_dict(
     problems = check_references(sc, file)
     if problems:
         raise ScenarioError(problems)
-    if aggregate and sc.time.representative_days is not None and sc.time.day_weights is None:
+    if representative_days and sc.time.representative_days is not None and sc.time.day_weights is None:
         sc, _ = days.representative_days(sc, sc.time.representative_days)
     return sc
 
@@ -69,11 +69,11 @@ def scenario_path(path: str | Path | None) -> Path:
 
 
 def load_scenario(path: str | Path | None = None, variant: str | None = None,
-                  sets: list[str] | None = None, aggregate: bool = True) -> Scenario:
+                  sets: list[str] | None = None, representative_days: bool = True) -> Scenario:
     """Read and validate a scenario YAML file (the bundled default when ``path`` is None; a bare
     name picks a bundled scenario, see :func:`scenario_path`), with an optional named ``variant``
-    and ``key=value`` overrides (``sets``); ``aggregate=False`` keeps every modelled day even when
+    and ``key=value`` overrides (``sets``); ``representative_days=False`` keeps every modelled day even when
     ``time.representative_days`` is set."""
     p = scenario_path(path)
-    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, aggregate)
+    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, representative_days)
     return sc.model_copy(update={"source_file": str(p.resolve())})

@@ -54,6 +54,7 @@ from optimizer.scenario.schema import (
     TimeSpec,
     format_error,
 )
+from optimizer.technologies import TECHNOLOGIES
 
 # --------------------------------------------------------------------------- catalog references
 
@@ -224,8 +225,10 @@ class _Resolver:
         return d
 
     def capacity_factors(self, sid: str, site: dict[str, Any]) -> None:
-        """Solar and wind capacity factors of a catalog site from the hourly profiles (unless given)."""
-        for kind in ("solar", "wind"):
+        """Capacity factors of each on-site technology (``TECHNOLOGIES``) of a catalog site from the
+        hourly profiles (unless given)."""
+        for tech in TECHNOLOGIES:
+            kind = tech.kind
             gen = site.get(kind)
             if not isinstance(gen, dict):
                 continue
@@ -235,7 +238,7 @@ class _Resolver:
             elif gen.get("capacity_factor") is None and sid in sites().index:
                 prof = self._profiles(f"sites.{sid}.{kind}")
                 if prof is not None:
-                    gen["capacity_factor"] = prof[f"{kind}_cf"].sel(site=sid).values.round(6).tolist()
+                    gen["capacity_factor"] = prof[tech.capacity_factor].sel(site=sid).values.round(6).tolist()
 
     def service_level(self, lid: str, llm: dict[str, Any], stated: set[str]) -> None:
         """Apply ``service_tier``; a card's throughput stated for another per-user speed is dropped
@@ -412,7 +415,7 @@ def check_references(sc: Scenario, file: str) -> list[str]:
             series(f"sites.{sid}.{f}", getattr(site, f))
         if site.export_price_usd_per_mwh is not None:
             series(f"sites.{sid}.export_price_usd_per_mwh", site.export_price_usd_per_mwh)
-        for kind in ("solar", "wind"):
+        for kind in (t.kind for t in TECHNOLOGIES):
             gen = getattr(site, kind)
             if gen is not None:
                 if gen.capacity_factor is None:

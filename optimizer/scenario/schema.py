@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from optimizer.errors import ScenarioError, did_you_mean
+from optimizer.technologies import TECHNOLOGIES
 
 NonNeg = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
@@ -222,7 +223,7 @@ class Site(_Strict):
     @property
     def has_onsite(self) -> bool:
         """The site may build on-site supply or storage."""
-        return self.solar is not None or self.wind is not None or self.battery is not None
+        return self.battery is not None or any(getattr(self, t.kind) is not None for t in TECHNOLOGIES)
 
     @field_validator("carbon_kg_per_mwh")
     @classmethod

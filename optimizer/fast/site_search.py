@@ -1,6 +1,6 @@
 """Local search over choices of sites, scored on the time-aggregation relaxation with the sites fixed.
 
-The relaxed MILP (:mod:`optimizer.relax`) proves the bound, but its own heuristics find few
+The relaxed MILP (:mod:`optimizer.fast.relax`) proves the bound, but its own heuristics find few
 choices of sites, and not the best: on the 40-site year they returned 5 or 6 sites while 2 sites
 cost 2.5% less on every hour. Fixing a choice of sites in the relaxed model and solving its LP
 (replicas continuous) takes well under a second, and that value, the choice's *score*, is a lower

@@ -1,7 +1,8 @@
-"""Compare strategies side by side: one Dataset with a ``scenario`` dim, a table, a trade matrix.
+"""Compare scenarios (national strategies, variants, what-ifs) side by side: one Dataset with a
+``scenario`` dim, a table, a trade matrix.
 
 Each item is a scenario file (``path.yaml`` or ``path.yaml#variant``), a finished run directory
-(holding ``results.nc``, ``summary.json`` and ``run.json``) or a :class:`~optimizer.solve.Plan`.
+(holding ``results.nc``, ``summary.json`` and ``run.json``) or a :class:`~optimizer.plan.Plan`.
 Scenario files are solved into ``OUT/<scenario name>/``; a run whose ``run.json`` records the same
 scenario hash (and is optimal, or was solved with the same options) is reused, so an interrupted
 comparison started again redoes only what is missing.
@@ -19,9 +20,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from optimizer.api import solve
+from optimizer.plan import Plan, SolveOptions, scenario_hash
+from optimizer.resources import atomic_write
 from optimizer.results import COST_TERMS
 from optimizer.scenario import load_scenario
-from optimizer.solve import Plan, SolveOptions, atomic_write, scenario_hash, solve
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,10 @@ def _result_options(opts: dict | None) -> dict | None:
     """The options that can change a result (not the console log or the memory limit)."""
     if opts is None:
         return None
-    return {k: v for k, v in opts.items() if k not in ("log_to_console", "memory_limit_gb")}
+    out = {k: v for k, v in opts.items() if k not in ("log_to_console", "memory_limit_gb")}
+    if "strategy" in out:  # a run.json written before the solver method's option was named "method"
+        out["method"] = out.pop("strategy")
+    return out
 
 
 def _read_run(run_dir: Path, label: str | None = None) -> Run:
@@ -119,8 +125,7 @@ def compare(items: list[str | Path | Plan], out_dir: str | Path | None = None,
         dup = sorted({x for x in labels if labels.count(x) > 1})
         raise ValueError(f"two compared items have the same scenario name: {', '.join(dup)}")
     comp = _assemble(runs)
-    comp.dataset.to_netcdf(out / ".comparison.nc.tmp", engine="h5netcdf")
-    (out / ".comparison.nc.tmp").replace(out / "comparison.nc")
+    atomic_write(out / "comparison.nc", lambda p: comp.dataset.to_netcdf(p, engine="h5netcdf"))
     atomic_write(out / "comparison.csv", lambda p: comp.table.to_csv(p))
     atomic_write(out / "trade_matrix.csv", lambda p: comp.trade.to_csv(p, index=False))
     return comp

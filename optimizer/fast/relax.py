@@ -32,6 +32,7 @@ from optimizer.model.linear import LinearBuilder
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.power import CF_FLOOR, floored_cf
 from optimizer.model.sets import MTOK, IndexSets
+from optimizer.technologies import TECHNOLOGIES
 
 PEAK_HOURS = 8
 """Hours of each (market, LLM) pair's and each LLM's highest demand kept as ``peak_cover`` rows."""
@@ -62,8 +63,7 @@ def features(inputs: xr.Dataset) -> np.ndarray:
         inputs["demand_output_tokens_per_s"].transpose("time", "market", "llm").values.reshape(inputs.sizes["time"], -1),
         _grid_cost(inputs).T,
         inputs["pue"].transpose("time", "site").values,
-        inputs["solar_cf"].transpose("time", "site").values,
-        inputs["wind_cf"].transpose("time", "site").values,
+        *(inputs[t.capacity_factor].transpose("time", "site").values for t in TECHNOLOGIES),
     ]
     x = np.concatenate(cols, axis=1)
     lo, hi = x.min(axis=0), x.max(axis=0)
@@ -101,12 +101,12 @@ def cluster_steps(inputs: xr.Dataset, n_groups: int, singletons: np.ndarray | No
     return np.unique(labels, return_inverse=True)[1]
 
 
-HOURLY = {"pue", "carbon_kg_per_mwh", "energy_price_usd_per_mwh", "solar_cf", "wind_cf",
+HOURLY = {"pue", "carbon_kg_per_mwh", "energy_price_usd_per_mwh", *(t.capacity_factor for t in TECHNOLOGIES),
           "export_price_usd_per_mwh", "demand_output_tokens_per_s", "weight_h", "day"}
-"""Every hourly input :func:`aggregate_inputs` knows how to group (any other one is an error)."""
+"""Every hourly input :func:`group_inputs` knows how to group (any other one is an error)."""
 
 
-def aggregate_inputs(inputs: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
+def group_inputs(inputs: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
     """The inputs of the relaxation on the groups ``labels`` (see the module docstring)."""
     unknown = {str(k) for k, v in inputs.data_vars.items() if "time" in v.dims} - HOURLY
     if unknown:  # a new hourly input needs its own rule, or the bound may not hold
@@ -147,9 +147,9 @@ def aggregate_inputs(inputs: xr.Dataset, labels: np.ndarray) -> xr.Dataset:
     put("pue", pue_min, st)
     put("carbon_kg_per_mwh", carbon_g, st)
     put("energy_price_usd_per_mwh", cost_g - cp * carbon_g / 1000.0, st)
-    for kind in ("solar", "wind"):
-        cf = mean(floored_cf(inputs[f"{kind}_cf"].transpose(*st).values))
-        put(f"{kind}_cf", np.where((cf > 0) & (cf < CF_FLOOR), CF_FLOOR, cf), st)
+    for t in TECHNOLOGIES:
+        cf = mean(floored_cf(inputs[t.capacity_factor].transpose(*st).values))
+        put(t.capacity_factor, np.where((cf > 0) & (cf < CF_FLOOR), CF_FLOOR, cf), st)
     export = inputs["export_price_usd_per_mwh"].transpose(*st).values
     put("export_price_usd_per_mwh", extreme(np.nan_to_num(export, nan=-np.inf), np.maximum, -np.inf), st)
     out["export_price_usd_per_mwh"] = out["export_price_usd_per_mwh"].where(
@@ -176,13 +176,13 @@ def relaxed_model(inputs: xr.Dataset, sets: IndexSets, labels: np.ndarray,
                   peak_hours: int = PEAK_HOURS) -> tuple[PlanningModel, float]:
     """The relaxation on the groups ``labels`` as a built model, and USD per objective unit of it.
     ``peak_hours`` > 0 adds :func:`add_peak_cover` rows for that many peak hours per series."""
-    agg = aggregate_inputs(inputs, labels)
+    grouped = group_inputs(inputs, labels)
 
     def extra(b: LinearBuilder) -> None:
         add_peak_cover(b, inputs, sets, labels, peak_hours)
 
-    return (build_model(agg, sets=relaxed_sets(sets, int(labels.max()) + 1), extra=extra if peak_hours else None),
-            objective_unit_usd(agg))
+    return (build_model(grouped, sets=relaxed_sets(sets, int(labels.max()) + 1), extra=extra if peak_hours else None),
+            objective_unit_usd(grouped))
 
 
 def add_peak_cover(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets, labels: np.ndarray,

@@ -27,9 +27,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from optimizer.compare import COST_COMPONENTS, Comparison, Run
-from optimizer.resources import data_dir
-from optimizer.solve import atomic_write
+from optimizer.report.compare import COST_COMPONENTS, Comparison, Run
+from optimizer.resources import atomic_write, data_dir
 
 WORLD_OUTLINES = data_dir() / "geo" / "ne_110m_countries.geojson"
 """Country outlines (lon/lat degrees, WGS84) drawn under the site map."""
@@ -216,7 +215,7 @@ def hourly_power_price(run: Run | xr.Dataset | Any) -> Figure:
     """Hourly facility power (MW, left axis) and energy price (USD/MWh, right axis) at one site.
 
     The site is the run's largest by installed IT power (``installed_it_mw``). ``run`` is a
-    :class:`~optimizer.compare.Run`, a :class:`~optimizer.solve.Plan` or a results Dataset.
+    :class:`~optimizer.report.compare.Run`, a :class:`~optimizer.plan.Plan` or a results Dataset.
     """
     label, ds = _run_dataset(run)
     it = ds["installed_it_mw"]
