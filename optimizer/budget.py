@@ -23,6 +23,7 @@ from optimizer.inputs import build_inputs
 from optimizer.model.sets import IndexSets, build_sets
 from optimizer.model.size import BASE_BYTES, ModelSize, estimate
 from optimizer.scenario import Scenario
+from optimizer.threads import alongside
 
 log = logging.getLogger(__name__)
 
@@ -208,20 +209,16 @@ class BuildClock:
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        stop = threading.Event()
+        """A log line every ``HEARTBEAT_S`` naming the stage, once the build has run
+        ``PROGRESS_AFTER_S``."""
+        last = [0.0]
 
-        def beat() -> None:
+        def beat(stop: threading.Event) -> None:
             while not stop.wait(min(1.0, HEARTBEAT_S)):
                 seconds = self.elapsed()
                 if seconds >= PROGRESS_AFTER_S and seconds - last[0] >= HEARTBEAT_S:
                     last[0] = seconds
                     log.info("build: %s, %.0f s so far", self.current, seconds)
 
-        last = [0.0]
-        thread = threading.Thread(target=beat, name="build-heartbeat", daemon=True)
-        thread.start()
-        try:
+        with alongside("build-heartbeat", beat):
             yield
-        finally:
-            stop.set()
-            thread.join()

@@ -17,11 +17,12 @@ import highspy
 import numpy as np
 
 from optimizer import highs
-from optimizer.fast.progress import Progress, alongside
+from optimizer.fast.progress import Progress
 from optimizer.fast.relax import sites_only
 from optimizer.fast.site_search import SiteScorer, key_sites, local_search, site_key
 from optimizer.model import FAMILIES, PlanningModel, build_model
 from optimizer.model.objective import objective_unit_usd
+from optimizer.threads import alongside
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 import highspy
 import numpy as np
 
+from optimizer.threads import alongside
+
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 10.0
@@ -93,30 +95,6 @@ def stop_when_stalled(h: highspy.Highs, unit_usd: float, stall_s: float = STALL_
             event.data_in.user_interrupt = True
 
     h.cbMipInterrupt.subscribe(tick)
-
-
-@contextmanager
-def alongside(name: str, work: Callable[[threading.Event], None]) -> Iterator[None]:
-    """Run ``work(stop)`` in a daemon thread while the block runs, then set ``stop``, wait for it
-    and raise here whatever it raised."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            work(stop)
-        except BaseException as e:  # noqa: BLE001 -- re-raised in the calling thread
-            errors.append(e)
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 def relative_gap(upper: float, lower: float) -> float:
