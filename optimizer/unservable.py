@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.model import PlanningModel, policy
+from optimizer.model.sets import replicas_within_grid
 from optimizer.scenario import Scenario
 
 NEAREST = 3
@@ -61,13 +62,11 @@ def _gpu_blocks(sc: Scenario | None, site: str, gpu: str, short: bool = False) -
 
 
 def _replica_fits(inp: xr.Dataset, l: int) -> np.ndarray:
-    """(site, gpu): one idle replica of llm ``l`` on the accelerator fits the site's grid limit (as in
-    :func:`optimizer.model.sets.build_sets`; always at sites with on-site supply)."""
-    k = (inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values)[None, :]
-    idle_mw = np.nan_to_num(k * inp["idle_power_kw_per_gpu"].values[None, :]) / 1000.0
-    pue_min = inp["pue"].transpose("site", "time").values.min(axis=1)[:, None]
-    fits = pue_min * idle_mw <= inp["grid_limit_mw"].values[:, None] * (1 + 1e-9)
-    return fits | inp["has_onsite"].values.astype(bool)[:, None]
+    """(site, gpu): one idle replica of llm ``l`` on the accelerator fits the site's grid limit (the
+    rule the fleet set uses, :func:`optimizer.model.sets.replicas_within_grid`)."""
+    k = np.nan_to_num(inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values)
+    site, gpu = np.arange(inp.sizes["site"])[:, None], np.arange(inp.sizes["gpu"])[None, :]
+    return replicas_within_grid(inp, site, gpu, k[None, :]) >= 1
 
 
 def _site_list(inp: xr.Dataset, idx: np.ndarray, lat: np.ndarray, limit: int = NEAREST) -> str:

@@ -83,13 +83,19 @@ def _max_replicas(
     peak_demand = (1 - share) * demand + share * daily[:, :, day]
     reach = np.einsum("sml,mlt->slt", routes.astype(float), peak_demand).max(axis=2)  # (site, llm) tok/s
     by_demand = np.ceil(reach[fs, fl] / MTOK * busy / k - 1e-9)
-    idle = inputs["idle_power_kw_per_gpu"].values[fg]
-    pue_min = inputs["pue"].transpose("site", "time").values.min(axis=1)[fs]
-    grid_kw = inputs["grid_limit_mw"].values[fs] * 1000.0
+    return np.minimum(by_demand, replicas_within_grid(inputs, fs, fg, k))
+
+
+def replicas_within_grid(inputs: xr.Dataset, site: np.ndarray, gpu: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Most replicas of ``k`` accelerators of type ``gpu`` whose idle draw, at the site's lowest PUE,
+    fits its grid limit (broadcast over the index arrays); inf where on-site supply adds power or the
+    accelerator draws nothing at idle."""
+    idle = inputs["idle_power_kw_per_gpu"].values[gpu]
+    pue_min = inputs["pue"].transpose("site", "time").values.min(axis=1)[site]
+    grid_kw = inputs["grid_limit_mw"].values[site] * 1000.0
     with np.errstate(divide="ignore"):
         by_power = np.where(idle > 0, np.floor(grid_kw / (pue_min * idle * k) + 1e-9), np.inf)
-    by_power = np.where(inputs["has_onsite"].values[fs], np.inf, by_power)  # on-site supply adds power
-    return np.minimum(by_demand, by_power)
+    return np.where(inputs["has_onsite"].values[site], np.inf, by_power)  # on-site supply adds power
 
 
 def build_sets(inputs: xr.Dataset) -> IndexSets:
