@@ -6,6 +6,8 @@ Dims: ``site``, ``gpu``, ``llm``, ``market``, ``time``. Every variable carries `
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -14,6 +16,8 @@ from optimizer.catalogs import catalog, policies
 from optimizer.catalogs.latency import latency_matrix
 from optimizer.scenario.schema import Scenario, Series
 from optimizer.technologies import TECHNOLOGIES
+
+log = logging.getLogger(__name__)
 
 
 def _series(v: Series, n: int) -> np.ndarray:
@@ -59,8 +63,10 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
                        for g in g_], axis=1)
     denied = policies.denied_mask(rule_sets, site_country, np.array([s.state_funded for s in s_]), gpus,
                                   [g.made_in for g in g_])
-    add("gpu_allowed", ("site", "gpu"), listed & ~denied, "bool",
-        "accelerator may be installed at the site (available_in and the policy rule sets)")
+    available = _available(sc, f"{time[0]:%Y-%m}")
+    add("gpu_allowed", ("site", "gpu"), listed & ~denied & available[None, :], "bool",
+        "accelerator may be installed at the site (available_in, available_from not after the first modelled "
+        "month, and the policy rule sets)")
     caps = [(c.gpus, c.country, c.max_gpus) for c in sc.supply_caps]
     caps += [(c.gpus, c.country, c.max_gpus) for rs in rule_sets for c in rs.quantity_caps]
     caps = [c for c in caps if set(c[0]) & set(gpus) and c[1] in set(site_country)]
@@ -128,6 +134,20 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
         hourly_matching=c.hourly_matching,
     )
     return ds
+
+
+def _available(sc: Scenario, first_month: str) -> np.ndarray:
+    """(gpu,): the accelerator can be installed in the scenario's first modelled month (YYYY-MM): its
+    ``available_from`` (data/gpus.csv: first shipments, or the announced date of roadmap parts) is not
+    later. One warning per accelerator that is not yet available."""
+    out = []
+    for gid, g in sc.gpus.items():
+        ok = g.available_from is None or g.available_from <= first_month
+        if not ok:
+            log.warning("gpus.%s: available from %s (available_from), after the scenario's first modelled month "
+                        "%s; it is not installed", gid, g.available_from, first_month)
+        out.append(ok)
+    return np.array(out, bool)
 
 
 def _onsite(ds: xr.Dataset, sc: Scenario, add: object, n: int) -> None:

@@ -29,7 +29,8 @@ MODELS = models_dir()
 SITE_FIELDS = ("country", "grid_limit_mw", "energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue",
                "build_cost_usd", "build_cost_usd_per_mw", "lifetime_years", "lat", "lon", "state_funded", "name")
 GPU_FIELDS = ("gpus_per_node", "capex_usd_per_gpu", "lifetime_years", "power_kw_per_gpu", "idle_power_kw_per_gpu",
-              "made_in", "bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb_s", "scaleup_domain_gpus", "name")
+              "made_in", "bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb_s", "scaleup_domain_gpus", "name",
+              "available_from")
 MARKET_FIELDS = ("country", "lat", "lon", "timezone", "name")
 SITE_SERIES = ("energy_price_usd_per_mwh", "carbon_kg_per_mwh", "pue")
 
@@ -166,7 +167,9 @@ def record(row: pd.Series, fields: Iterable[str]) -> dict[str, Any]:
 def gpu_spec(gid: str, g: dict[str, Any]) -> tp.GpuSpec | None:
     """The estimator's view of an accelerator given as a mapping of its fields (a catalog row, a
     scenario entry), or None when its specs are not given."""
-    need = ("bf16_tflops", "hbm_gb", "hbm_tb_s", "power_kw_per_gpu")
+    # weights-on-chip accelerators (LPUs: sram_mb in the row, or the bundled catalog's by id) have no HBM
+    on_chip = isinstance(g.get("sram_mb"), int | float) or gid.lower() in tp.hardware.ON_CHIP
+    need = ("bf16_tflops", "power_kw_per_gpu") if on_chip else ("bf16_tflops", "hbm_gb", "hbm_tb_s", "power_kw_per_gpu")
     if any(not isinstance(g.get(k), int | float) for k in need):
         return None
     vendor = str(g.get("vendor") or g.get("name") or "").split(" ")[0]
@@ -181,6 +184,10 @@ def gpu_spec(gid: str, g: dict[str, Any]) -> tp.GpuSpec | None:
         scaleup_gb_s=_num_or_none(g.get("scaleup_gb_s")), scaleout_gb_s=_num_or_none(g.get("scaleout_gb_s")),
         ranks_per_package=int(g["ranks_per_package"]) if isinstance(g.get("ranks_per_package"), int | float) else None,
         family=g["family"] if isinstance(g.get("family"), str) else None,
+        # on-chip SRAM and availability: the row's columns, else the bundled gpus.csv by id
+        sram_mb=_num_or_none(g.get("sram_mb")), sram_tb_s=_num_or_none(g.get("sram_tb_s")),
+        layer_latency_us=_num_or_none(g.get("layer_latency_us")),
+        available_from=g["available_from"] if isinstance(g.get("available_from"), str) else None,
     )
 
 

@@ -248,6 +248,9 @@ class Gpu(_Strict):
     idle_power_kw_per_gpu: NonNeg = Field(0.0, description="all-in IT draw when idle, kW per GPU")
     available_in: list[str] | None = Field(None, description="countries it may be installed in; None = everywhere")
     made_in: str | None = Field(None, description="country of the vendor (for '*foreign' policy rules)")
+    available_from: str | None = Field(
+        None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        description="first month it can be installed, YYYY-MM (not before the scenario's first modelled month)")
     bf16_tflops: Positive | None = Field(None, description="dense BF16 TFLOPS")
     fp8_tflops: Positive | None = Field(None, description="dense FP8 TFLOPS (None = no native FP8)")
     fp4_tflops: Positive | None = Field(None, description="dense FP4 TFLOPS (None = no native FP4)")

@@ -87,6 +87,34 @@ FAMILY_BY_ID: dict[str, str]
 INTERCONNECT, RANKS_PER_PACKAGE, FAMILY_BY_ID = _hardware_tables(data_dir() / GPUS_CSV)
 
 
+def _on_chip_tables(path: Path) -> tuple[dict[str, tuple[float, float, float]], dict[str, str]]:
+    """(on-chip SRAM facts, availability) by id: ``sram_mb``, ``sram_tb_s`` and
+    ``layer_latency_us`` of the weights-on-chip rows and ``available_from`` (YYYY-MM) of every row
+    of ``gpus.csv`` (rows or cells left empty are left out)."""
+    on_chip: dict[str, tuple[float, float, float]] = {}
+    available: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            gid = r["id"].strip().lower()
+            cells = [(r.get(k) or "").strip() for k in ("sram_mb", "sram_tb_s", "layer_latency_us")]
+            if all(cells):
+                on_chip[gid] = (float(cells[0]), float(cells[1]), float(cells[2]))
+            if (r.get("available_from") or "").strip():
+                available[gid] = r["available_from"].strip()
+    return on_chip, available
+
+
+ON_CHIP: dict[str, tuple[float, float, float]]
+"""Accelerators that hold the weights in on-chip SRAM (Groq LPUs), by GPU id: (SRAM per chip in
+MB, SRAM bandwidth per chip in TB/s, per-layer latency in microseconds), the ``sram_mb``,
+``sram_tb_s`` and ``layer_latency_us`` columns of the bundled ``data/gpus.csv`` (sources there;
+the estimation rule is :mod:`optimizer.throughput.lpu`)."""
+AVAILABLE_FROM: dict[str, str]
+"""First month an accelerator can be installed (YYYY-MM), by GPU id: ``available_from`` of the
+bundled ``data/gpus.csv`` (first shipments, or the announced date for roadmap parts)."""
+ON_CHIP, AVAILABLE_FROM = _on_chip_tables(data_dir() / GPUS_CSV)
+
+
 @dataclass(frozen=True)
 class GpuSpec:
     """One accelerator (one GPU / NPU package), as in ``data/gpus.csv``.
@@ -98,9 +126,9 @@ class GpuSpec:
     bf16_tflops, fp8_tflops, fp4_tflops : float, float | None, float | None
         Dense tensor throughput in TFLOPS (1e12 FLOP/s); None where unsupported.
     hbm_gb : float
-        HBM capacity (GB = 1e9 B).
+        HBM capacity (GB = 1e9 B); 0 for accelerators without HBM (weights-on-chip LPUs).
     hbm_tb_s : float
-        HBM bandwidth (TB/s = 1e12 B/s).
+        HBM bandwidth (TB/s = 1e12 B/s); 0 without HBM.
     power_kw_per_gpu, idle_power_kw_per_gpu : float
         All-in IT power per GPU at full load and when idle (kW).
     gpus_per_node : int
@@ -123,6 +151,14 @@ class GpuSpec:
         Accelerator family (selects the efficiency factors, :func:`gpu_family`). None ->
         :data:`FAMILY_BY_ID` by id; unknown ids stay None and :func:`gpu_family` decides
         from the vendor and FP4 support.
+    sram_mb, sram_tb_s, layer_latency_us : float | None
+        Weights-on-chip accelerators only (Groq LPU): on-chip SRAM per chip (MB = 1e6 B) that
+        holds the weights, its bandwidth (TB/s) and the per-layer latency of the chip-to-chip
+        pipeline (microseconds). None -> :data:`ON_CHIP` by id (None for GPUs). With
+        ``sram_mb`` set, :attr:`weights_on_chip` is True and
+        :func:`optimizer.throughput.roofline.estimate` uses :mod:`optimizer.throughput.lpu`.
+    available_from : str | None
+        First month it can be installed (YYYY-MM). None -> :data:`AVAILABLE_FROM` by id.
     """
 
     id: str
@@ -140,6 +176,10 @@ class GpuSpec:
     scaleout_gb_s: float | None = None
     ranks_per_package: int | None = None
     family: str | None = None
+    sram_mb: float | None = None
+    sram_tb_s: float | None = None
+    layer_latency_us: float | None = None
+    available_from: str | None = None
 
     def __post_init__(self) -> None:
         # links, ranks and family not given: from the bundled gpus.csv by id (INTERCONNECT,
@@ -154,6 +194,19 @@ class GpuSpec:
             object.__setattr__(self, "ranks_per_package", RANKS_PER_PACKAGE.get(gid, 1))
         if self.family is None:
             object.__setattr__(self, "family", FAMILY_BY_ID.get(gid))
+        # on-chip SRAM facts and availability not given: the bundled gpus.csv by id
+        sram = ON_CHIP.get(gid)
+        for k, v in zip(("sram_mb", "sram_tb_s", "layer_latency_us"), sram or (None, None, None), strict=True):
+            if getattr(self, k) is None and v is not None:
+                object.__setattr__(self, k, v)
+        if self.available_from is None:
+            object.__setattr__(self, "available_from", AVAILABLE_FROM.get(gid))
+
+    @property
+    def weights_on_chip(self) -> bool:
+        """True when the weights live in on-chip SRAM spread over many chips (``sram_mb`` set):
+        estimated by :mod:`optimizer.throughput.lpu` instead of the HBM roofline."""
+        return bool(self.sram_mb and self.sram_mb > 0)
 
     def peak_tflops(self, precision: str) -> float:
         """Dense tensor peak (TFLOPS) used for matmuls at ``precision``.
@@ -343,8 +396,8 @@ def load_gpu_specs(path: str | Path) -> dict[str, GpuSpec]:
             bf16_tflops=float(r["bf16_tflops"]),
             fp8_tflops=_opt_float(r.get("fp8_tflops")),
             fp4_tflops=_opt_float(r.get("fp4_tflops")),
-            hbm_gb=float(r["hbm_gb"]),
-            hbm_tb_s=float(r["hbm_tb_s"]),
+            hbm_gb=_opt_float(r.get("hbm_gb")) or 0.0,  # empty: no HBM (weights-on-chip accelerators)
+            hbm_tb_s=_opt_float(r.get("hbm_tb_s")) or 0.0,
             power_kw_per_gpu=float(r["power_kw_per_gpu"]),
             idle_power_kw_per_gpu=float(r["idle_power_kw_per_gpu"]),
             gpus_per_node=int(r.get("gpus_per_node") or 8),
@@ -354,6 +407,10 @@ def load_gpu_specs(path: str | Path) -> dict[str, GpuSpec]:
             scaleout_gb_s=_opt_float(r.get("scaleout_gb_s")),
             ranks_per_package=_opt_int(r.get("ranks_per_package")),
             family=_opt_str(r.get("family")),
+            sram_mb=_opt_float(r.get("sram_mb")),
+            sram_tb_s=_opt_float(r.get("sram_tb_s")),
+            layer_latency_us=_opt_float(r.get("layer_latency_us")),
+            available_from=_opt_str(r.get("available_from")),
         )
     return out
 
