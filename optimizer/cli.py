@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from optimizer.errors import ScenarioError, TokenomicsError
 from optimizer.scenario import DEFAULT_SCENARIO, json_schema, load_scenario
@@ -176,18 +177,69 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_throughput(args: argparse.Namespace) -> int:
-    from optimizer.catalogs.catalog import estimate_throughput
+def _deployment_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The deployment fields the throughput flags state, or None when they state none (best deployment)."""
+    given = (args.gpus_per_replica, args.serving, args.prefill_gpus, args.mtp_tokens_per_step, args.kv_precision,
+             args.layout)
+    if all(v is None for v in given):
+        return None
+    return {"name": "given", "gpus_per_replica": args.gpus_per_replica, "serving": args.serving,
+            "prefill_gpus": args.prefill_gpus, "layout": args.layout, "mtp_tokens_per_step": args.mtp_tokens_per_step,
+            "kv_precision": args.kv_precision}
 
-    est = estimate_throughput(args.gpu, args.llm, args.precision, args.tokens_per_s_per_user, args.input_len,
-                              args.output_len)
+
+def _cmd_throughput(args: argparse.Namespace) -> int:
+    from optimizer.catalogs.catalog import deployment_estimates, estimate_throughput
+
+    for flag, v, lo in (("--gpus-per-replica", args.gpus_per_replica, 1), ("--prefill-gpus", args.prefill_gpus, 1)):
+        if v is not None and v < lo:
+            raise ScenarioError(f"{flag}: must be a whole number >= {lo}, got {v}")
+    if args.mtp_tokens_per_step is not None and args.mtp_tokens_per_step < 1:
+        raise ScenarioError(f"--mtp-tokens-per-step: must be >= 1 (1 = no multi-token prediction), "
+                            f"got {args.mtp_tokens_per_step:g}")
+    if args.cache_hit_share is not None and not 0 <= args.cache_hit_share < 1:
+        raise ScenarioError(f"--cache-hit-share: must be in [0, 1), got {args.cache_hit_share:g}")
+    if args.kv_precision is not None and args.kv_precision not in ("bf16", "fp16", "fp8", "fp4"):
+        raise ScenarioError(f"--kv-precision: must be bf16, fp16, fp8 or fp4, got {args.kv_precision!r}")
+    if args.prefill_gpus is not None and args.serving == "aggregated":
+        raise ScenarioError("--prefill-gpus: sizes the prefill pool of disaggregated serving, not of --serving aggregated")
+    shape = (args.gpu, args.llm, args.precision, args.tokens_per_s_per_user, args.input_len, args.output_len)
+    if args.curve:
+        from optimizer.report.curves import write_throughput_curve
+
+        path = write_throughput_curve(*shape, args.curve, cache_hit_share=args.cache_hit_share)
+        print(f"wrote {path}")
+    if args.deployments:
+        rows = deployment_estimates(*shape, cache_hit_share=args.cache_hit_share)
+        if args.json:
+            print(json.dumps([{"name": d.name, **e.as_dict()} for d, e in rows], indent=2, default=str))
+            return 0
+        print(f"{args.llm} on {args.gpu} at {args.tokens_per_s_per_user:g} tokens/s per user, {args.input_len} in / "
+              f"{args.output_len} out, cache hits {rows[0][1].cache_hit_share:.0%} (rates per GPU; disaggregated: "
+              "output per decode GPU, input per prefill GPU):")
+        print(f"  {'deployment':10s} {'serving':13s} {'decode':>6s} {'prefill':>7s} {'layout':7s} {'output':>9s} "
+              f"{'input':>9s} {'total':>9s} {'tok/s/user':>10s} {'tokens/kWh':>10s}")
+        for d, e in rows:
+            if not e.feasible:
+                print(f"  {d.name:10s} {d.serving:13s} {e.gpus_per_replica:6d} {'':7s} {'':7s} infeasible ({e.limit})")
+                continue
+            pre = e.prefill_gpus_per_replica if e.serving == "disaggregated" else 0
+            print(f"  {d.name:10s} {e.serving:13s} {e.gpus_per_replica:6d} {pre:7d} {e.decode_layout:7s} "
+                  f"{e.output_tokens_per_s_per_gpu:9,.0f} {e.input_tokens_per_s_per_gpu:9,.0f} "
+                  f"{e.total_tokens_per_s_per_gpu:9,.0f} {e.tokens_per_s_per_user:10.1f} {e.tokens_per_kwh:10,.0f}")
+        return 0
+    est = estimate_throughput(*shape, deployment=_deployment_from_args(args), cache_hit_share=args.cache_hit_share)
     d = est.as_dict()
     if args.json:
         print(json.dumps(d, indent=2, default=str))
         return 0
     print(f"{args.llm} on {args.gpu} at {args.tokens_per_s_per_user:g} tokens/s per user, "
           f"{args.input_len} in / {args.output_len} out:")
+    how = "as given" if _deployment_from_args(args) else "the estimator's best (--deployments lists all)"
+    print(f"  deployment ({how}): {est.deployment}")
     for k, v in d.items():
+        if k == "deployment":
+            continue
         print(f"  {k:36s} {v:,.4g}" if isinstance(v, int | float) and not isinstance(v, bool) else f"  {k:36s} {v}")
     return 0
 
@@ -289,7 +341,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tokens-per-s-per-user", type=float, default=20.0, help="output tokens/s per user (default 20)")
     t.add_argument("--input-len", type=int, default=4096, help="input tokens per request (default 4096)")
     t.add_argument("--output-len", type=int, default=1024, help="output tokens per request (default 1024)")
-    t.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    t.add_argument("--gpus-per-replica", type=int, metavar="N",
+                   help="GPUs of one replica (disaggregated: of the decode pool); default: the estimator sizes it")
+    t.add_argument("--serving", choices=["aggregated", "disaggregated"],
+                   help="aggregated: prefill and decode on the same GPUs; disaggregated (default): separate pools")
+    t.add_argument("--prefill-gpus", type=int, metavar="N",
+                   help="disaggregated: GPUs of the prefill pool (default: the best prefill pool size)")
+    t.add_argument("--mtp-tokens-per-step", type=float, metavar="X",
+                   help="tokens emitted per decode step with multi-token prediction (default 1 = off)")
+    t.add_argument("--cache-hit-share", type=float, metavar="S",
+                   help="share of input tokens served from the prefix cache (default: the card's)")
+    t.add_argument("--kv-precision", metavar="P", help="KV-cache precision: bf16, fp8 (default: the card's)")
+    t.add_argument("--layout", choices=["best", "tp", "dp-ep"], help="decode layout (default: the best)")
+    t.add_argument("--deployments", action="store_true",
+                   help="print every candidate deployment (the card's, the planner's, each replica size) with its rates")
+    t.add_argument("--curve", metavar="FILE.png",
+                   help="plot throughput per GPU against tokens/s per user for each candidate deployment")
+    t.add_argument("--json", action="store_true", help="print the estimate as JSON (with the deployment used)")
     t.set_defaults(func=_cmd_throughput)
     cal = sub.add_parser("calibrate", help="estimator vs published measurements (data/benchmarks.csv)")
     cal.add_argument("--write", nargs="?", const="", metavar="FILE",

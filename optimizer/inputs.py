@@ -1,6 +1,7 @@
 """Turn a validated :class:`~optimizer.scenario.Scenario` into one xarray Dataset of parameters.
 
-Dims: ``site``, ``gpu``, ``llm``, ``market``, ``time``. Every variable carries ``units`` and
+Dims: ``site``, ``gpu``, ``llm``, ``market``, ``time``, and ``deployment`` (the names of the ways an LLM is
+served on an accelerator, :class:`~optimizer.scenario.schema.Throughput`). Every variable carries ``units`` and
 ``description`` attrs; missing combinations (no throughput, no latency entry) are NaN.
 """
 
@@ -83,13 +84,33 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
     add("max_rtt_ms", ("llm",), [np.nan if x.max_rtt_ms is None else x.max_rtt_ms for x in l_], "ms",
         "network round-trip limit (NaN = none)")
 
-    def tp(field: str) -> np.ndarray:
-        return np.array([[getattr(x.throughput[g], field) if g in x.throughput else np.nan for g in gpus]
-                         for x in l_], dtype=float)
-
-    add("output_tokens_per_s_per_gpu", ("llm", "gpu"), tp("output_tokens_per_s"), "token/s/GPU", "decode rate")
-    add("input_tokens_per_s_per_gpu", ("llm", "gpu"), tp("input_tokens_per_s"), "token/s/GPU", "prefill rate")
-    add("nodes_per_replica", ("llm", "gpu"), tp("nodes_per_replica"), "node", "nodes in one serving replica")
+    add("cache_hit_share", ("llm",), [x.cache_hit_share for x in l_], "1",
+        "share of input tokens served from the prefix cache (no prefill compute)")
+    deployments = list(dict.fromkeys(d.name for x in l_ for ds_ in x.throughput.values() for d in ds_))
+    ds = ds.assign_coords(deployment=deployments)
+    shape = (len(llms), len(gpus), len(deployments))
+    rate_out, rate_in, k = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    aggregated = np.zeros(shape, bool)
+    gpn = {gid: g.gpus_per_node for gid, g in sc.gpus.items()}
+    for i, x in enumerate(l_):
+        for gid, entries in x.throughput.items():
+            if gid not in gpn:
+                continue
+            j = gpus.index(gid)
+            for d in entries:
+                if d.output_tokens_per_s is None:
+                    continue  # not estimable (reported when the scenario was read)
+                q = deployments.index(d.name)
+                rate_out[i, j, q], rate_in[i, j, q] = d.output_tokens_per_s, d.input_tokens_per_s
+                k[i, j, q] = d.replica_gpus(gpn[gid])
+                aggregated[i, j, q] = d.serving == "aggregated"
+    dims = ("llm", "gpu", "deployment")
+    add("output_tokens_per_s_per_gpu", dims, rate_out, "token/s/GPU",
+        "output rate per decode GPU (aggregated: per GPU of the replica, prefill included)")
+    add("input_tokens_per_s_per_gpu", dims, rate_in, "token/s/GPU",
+        "prefill compute rate per prefill GPU (uncached input tokens)")
+    add("gpus_per_replica", dims, k, "GPU", "accelerators bought per replica (decode and prefill pools)")
+    add("aggregated", dims, aggregated, "bool", "prefill and decode on the same GPUs (chunked prefill)")
 
     m_ = sc.markets.values()
     add("market_country", ("market",), [m.country for m in m_], "ISO 3166-1 alpha-2", "country of the market")

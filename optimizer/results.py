@@ -21,7 +21,7 @@ from optimizer.technologies import TECHNOLOGIES
 __all__ = ["COST_TERMS", "FLOW_TOL_MTOK", "build_results", "investment_values", "reported_values", "summarize",
            "total_cost_usd"]
 
-DIMS = ("site", "gpu", "llm", "market", "time")
+DIMS = ("site", "gpu", "llm", "market", "time", "deployment")
 
 
 def _scatter(shape: tuple[int, ...], index: tuple[np.ndarray, ...], values: np.ndarray) -> np.ndarray:
@@ -64,8 +64,8 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
         """The family's values laid out over its dims (and time); 0 where it has no element."""
         out = np.zeros(tuple(sizes[d] for d in spec.dims) + ((nt,) if spec.timed else ()))
         fam = b.variables.get(spec.name)
-        if fam is not None and fam.size:
-            out[fam.index] = val(spec.name).reshape(-1, nt) if spec.timed else val(spec.name)
+        if fam is not None and fam.size:  # elements on the same coordinates add up (deployments)
+            np.add.at(out, fam.index, val(spec.name).reshape(-1, nt) if spec.timed else val(spec.name))
         return out
 
     def put(name: str, values: np.ndarray | None = None) -> None:
@@ -113,8 +113,14 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
         ds[name] = inp[name].copy()
     put("open_site")
     put("replicas")
+    ds["replicas"] = _attrs(ds["replicas_by_deployment"].sum("deployment"), "replica",
+                            "serving replicas (one LLM each), all deployments")
     gpus_sgl = _scatter((ns, ng, nl), (fs, fg, fl), replicas * s.fleet_gpus_per_replica)
     ds["gpus"] = _attrs(xr.DataArray(gpus_sgl.sum(axis=2), dims=("site", "gpu")), "GPU", "installed accelerators")
+    nd = sizes["deployment"]
+    ds["gpus_by_deployment"] = _attrs(xr.DataArray(
+        _scatter((ns, ng, nl, nd), (fs, fg, fl, s.fleet_deployment), replicas * s.fleet_gpus_per_replica),
+        dims=("site", "gpu", "llm", "deployment")), "GPU", "installed accelerators by LLM and deployment")
     put("production")
     ds["busy_gpus"] = _attrs(
         xr.DataArray(_scatter((ns, ng, nl, nt), (fs, fg, fl), busy), dims=("site", "gpu", "llm", "time")),
@@ -172,6 +178,15 @@ def total_cost_usd(summary: dict[str, object]) -> float:
     return sum(sign * float(summary[key]) for _, key, _, sign in COST_TERMS)
 
 
+def _by_deployment(da: xr.DataArray) -> dict[str, int]:
+    """``{"<gpu> <llm> <deployment>": count}`` of the non-zero entries of a (site, gpu, llm, deployment)
+    array summed over sites."""
+    tot = da.sum("site")
+    idx = np.argwhere(tot.values > 0.5)
+    return {f"{tot['gpu'].values[g]} {tot['llm'].values[lq]} {tot['deployment'].values[d]}":
+            int(round(float(tot.values[g, lq, d]))) for g, lq, d in idx}
+
+
 def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str, object]:
     """Headline figures of a plan (see README, 'Summary keys')."""
     w = inputs["weight_h"]  # hours of the year per modelled hour
@@ -204,6 +219,8 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str,
         "co2_t_per_year": co2,
         "co2_g_per_mtok": co2 * 1e6 / all_tok * 1e6 if all_tok > 0 else float("nan"),
         "gpus": {str(g): int(round(float(v))) for g, v in zip(gpus["gpu"].values, gpus.values, strict=True) if v > 0},
+        "replicas_by_deployment": _by_deployment(ds["replicas_by_deployment"]),
+        "gpus_by_deployment": _by_deployment(ds["gpus_by_deployment"]),
         "sites_opened": [str(x) for x in ds["site"].values[ds["open"].values]],
         "peak_facility_power_mw": float(ds["facility_power_mw"].sum("site").max()),
     }

@@ -61,10 +61,17 @@ def _gpu_blocks(sc: Scenario | None, site: str, gpu: str, short: bool = False) -
     return out or ["available_in or the policy forbids it there"]
 
 
+def smallest_replica_gpus(inp: xr.Dataset) -> np.ndarray:
+    """(llm, gpu): GPUs of the smallest replica of any deployment with a throughput (NaN: none)."""
+    k = inp["gpus_per_replica"].transpose("llm", "gpu", "deployment").values
+    k = np.where(policy.deployable(inp), k, np.inf).min(axis=2, initial=np.inf)
+    return np.where(np.isfinite(k), k, np.nan)
+
+
 def _replica_fits(inp: xr.Dataset, l: int) -> np.ndarray:
     """(site, gpu): one idle replica of llm ``l`` on the accelerator fits the site's grid limit (the
     rule the fleet set uses, :func:`optimizer.model.sets.replicas_within_grid`)."""
-    k = np.nan_to_num(inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values)
+    k = np.nan_to_num(smallest_replica_gpus(inp)[l])
     site, gpu = np.arange(inp.sizes["site"])[:, None], np.arange(inp.sizes["gpu"])[None, :]
     return replicas_within_grid(inp, site, gpu, k[None, :]) >= 1
 
@@ -137,7 +144,7 @@ def unservable_demand(pm: PlanningModel, sc: Scenario | None = None, detail: boo
         else:
             reach = np.flatnonzero(near & sov[:, m] & gpu_ok)
             limits = ", ".join(f"{site[i]} {inp['grid_limit_mw'].values[i]:g} MW" for i in reach)
-            k = inp["nodes_per_replica"].transpose("llm", "gpu").values[l] * inp["gpus_per_node"].values
+            k = smallest_replica_gpus(inp)[l]
             pue = inp["pue"].transpose("site", "time").values.min(axis=1)
             need = min(float(pue[i] * k[g] * inp["idle_power_kw_per_gpu"].values[g] / 1000.0)
                        for i in reach for g in np.flatnonzero(allowed[i] & runs[l]))

@@ -71,9 +71,10 @@ def test_llm_cards_are_sourced_and_consistent():
         if arch["attention"] == "mla":
             expect = (arch["kv_lora_rank"] + arch["rope_dim"]) * arch["layers"] * 2
             assert sv["kv_bytes_per_token"] == pytest.approx(expect, rel=0.01), lid
-        for gid, t in card["throughput"].items():
+        for gid, t in (card["throughput"] or {}).items():
             assert gid in catalog.gpus().index, f"{lid}: unknown gpu {gid}"
-            assert t.get("source"), f"{lid}.{gid}: throughput without a source"
+            for e in [t] if isinstance(t, dict) else t:
+                assert e.get("source"), f"{lid}.{gid}.{e.get('name')}: throughput without a source"
         Llm.model_validate({k: v for k, v in references._Resolver({}, catalog.DATA, "x").llm(lid).items()})
 
 

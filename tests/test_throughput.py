@@ -270,11 +270,18 @@ def test_energy_per_token_is_power_over_throughput(gpus, llms, gid, lid, prec):
     assert e.total_tokens_per_s_per_gpu == pytest.approx(tot, rel=1e-9)
 
 
-def test_prefix_cache_hits_raise_input_rate(gpus, llms):
-    base = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, 4000, 1000)
-    hit = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, 4000, 1000,
-                      tp.Factors(prefix_cache_hit=0.5))
-    assert hit.input_tokens_per_s_per_gpu == pytest.approx(2 * base.input_tokens_per_s_per_gpu)
+def test_prefix_cache_hits_take_prefill_work_but_lengthen_attention(gpus, llms):
+    f = tp.Factors(gpus_per_replica=144, prefill_gpus_per_replica=32)
+    base = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, 4000, 1000, f)
+    hit = tp.estimate(gpus["h800"], llms["deepseek-v3"], "fp8", 20, 4000, 1000, replace(f, prefix_cache_hit=0.5))
+    # the input rate is a compute rate (uncached tokens); those follow the cached prefix, so their
+    # mean attention context grows from L/2 to 3L/4 and each costs a little more
+    assert 0.8 * base.input_tokens_per_s_per_gpu < hit.input_tokens_per_s_per_gpu < base.input_tokens_per_s_per_gpu
+    assert hit.output_tokens_per_s_per_gpu == pytest.approx(base.output_tokens_per_s_per_gpu)
+    # half the input needs no prefill: the blended rate counts every token served
+    tot = 5000 / (4000 * 0.5 / hit.input_tokens_per_s_per_gpu + 1000 / hit.output_tokens_per_s_per_gpu)
+    assert hit.total_tokens_per_s_per_gpu == pytest.approx(tot, rel=1e-9)
+    assert hit.total_tokens_per_s_per_gpu > base.total_tokens_per_s_per_gpu
 
 
 def test_infeasible_speed_is_reported(gpus, llms):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -125,19 +126,77 @@ def profiles(year: int) -> xr.Dataset:
     return load_profiles(sites(), markets(), year)
 
 
-def estimate_throughput(
-    gpu: str, llm: str, precision: str | None = None, tokens_per_s_per_user: float = 20.0,
-    input_len: int = 4096, output_len: int = 1024,
-) -> Any:
-    """Throughput estimate (:class:`optimizer.throughput.ThroughputEstimate`) for catalog ids."""
+def _estimator_specs(gpu: str, llm: str) -> tuple[tp.GpuSpec, tp.LlmSpec]:
     if gpu not in gpus().index:
         raise ScenarioError(f"--gpu: unknown accelerator id {gpu!r}{did_you_mean(gpu, gpus().index)}")
     if llm not in llm_cards():
         raise ScenarioError(f"--llm: unknown LLM id {llm!r}{did_you_mean(llm, llm_cards())}")
-    spec = tp.llm_spec_from_card(llm_cards()[llm], llm)
-    gspec = gpu_spec(gpu, {k: _plain(v) for k, v in gpus().loc[gpu].items()})
-    return tp.estimate(gspec, spec, precision or spec.card_precision or "bf16", tokens_per_s_per_user,
-                       input_len, output_len)
+    return gpu_spec(gpu, {k: _plain(v) for k, v in gpus().loc[gpu].items()}), tp.llm_spec_from_card(llm_cards()[llm], llm)
+
+
+def card_cache_hit_share(llm: str) -> float:
+    """The card's prefix-cache hit share (``serving.cache_hit_share``; 0 when it states none)."""
+    return float((llm_cards()[llm].get("serving") or {}).get("cache_hit_share") or 0.0)
+
+
+def card_mtp(llm: str) -> float:
+    """The card's multi-token prediction default (``serving.mtp_tokens_per_step``; 1 = off)."""
+    return float((llm_cards()[llm].get("serving") or {}).get("mtp_tokens_per_step") or 1.0)
+
+
+def estimate_throughput(
+    gpu: str, llm: str, precision: str | None = None, tokens_per_s_per_user: float = 20.0,
+    input_len: int = 4096, output_len: int = 1024, deployment: tp.Deployment | dict[str, Any] | None = None,
+    cache_hit_share: float | None = None,
+) -> Any:
+    """Throughput estimate (:class:`optimizer.throughput.ThroughputEstimate`) for catalog ids: at
+    ``deployment`` (a :class:`~optimizer.throughput.Deployment`, or its fields, where a missing or None
+    ``mtp_tokens_per_step`` means the card's), or the estimator's best deployment (named in the
+    estimate) when None. ``cache_hit_share`` None: the card's."""
+    gspec, spec = _estimator_specs(gpu, llm)
+    hit = card_cache_hit_share(llm) if cache_hit_share is None else cache_hit_share
+    if not isinstance(deployment, tp.Deployment):
+        fields = {k: v for k, v in (deployment or {}).items() if v is not None}
+        deployment = tp.Deployment(**{"mtp_tokens_per_step": card_mtp(llm), **fields})
+    dep = deployment
+    return tp.estimate_deployment(gspec, spec, dep, precision or spec.card_precision or "bf16",
+                                  tokens_per_s_per_user, input_len, output_len, hit)
+
+
+def deployment_estimates(
+    gpu: str, llm: str, precision: str | None = None, tokens_per_s_per_user: float = 20.0,
+    input_len: int = 4096, output_len: int = 1024, cache_hit_share: float | None = None,
+) -> list[tuple[tp.Deployment, Any]]:
+    """Every candidate deployment of ``llm`` on ``gpu`` with its estimate: the card's deployments,
+    the planner's candidates (``node``, ``rack`` / ``wide-ep``) and every replica size of the
+    estimator's ladder, aggregated and disaggregated (``agg-N`` / ``disagg-N``)."""
+    gspec, spec = _estimator_specs(gpu, llm)
+    p = precision or spec.card_precision or "bf16"
+    hit = card_cache_hit_share(llm) if cache_hit_share is None else cache_hit_share
+    deps: list[tp.Deployment] = []
+    for x in _card_deployments(llm, gpu):
+        deps.append(tp.Deployment(
+            str(x.get("name", "card")), x.get("gpus_per_replica") or (
+                int(x["nodes_per_replica"]) * gspec.gpus_per_node if x.get("nodes_per_replica") else None),
+            x.get("serving", "disaggregated"), x.get("prefill_gpus"), x.get("layout", "best"),
+            float(x.get("mtp_tokens_per_step") or card_mtp(llm)), x.get("kv_precision"),
+            bool(x.get("node_scope", False))))
+    names = {d.name for d in deps}
+    mtp = card_mtp(llm)
+    deps += [replace(d, mtp_tokens_per_step=mtp) for d in tp.candidate_deployments(gspec, spec, p) if d.name not in names]
+    n = tp.min_replica_gpus(gspec, spec, p)
+    top = max(gspec.scaleup_domain_gpus, tp.WIDE_EP_DECODE_NODES * gspec.gpus_per_node if spec.is_moe else 0, n)
+    while n <= top:
+        deps += [tp.Deployment(f"agg-{n}", n, "aggregated", mtp_tokens_per_step=mtp),
+                 tp.Deployment(f"disagg-{n}", n, "disaggregated", mtp_tokens_per_step=mtp)]
+        n *= 2
+    return [(d, tp.estimate_deployment(gspec, spec, d, p, tokens_per_s_per_user, input_len, output_len, hit))
+            for d in deps]
+
+
+def _card_deployments(llm: str, gpu: str) -> list[dict[str, Any]]:
+    t = (llm_cards()[llm].get("throughput") or {}).get(gpu)
+    return [t] if isinstance(t, dict) else list(t or [])
 
 
 def calibration() -> pd.DataFrame:
@@ -175,7 +234,8 @@ def gpu_spec(gid: str, g: dict[str, Any]) -> tp.GpuSpec | None:
     vendor = str(g.get("vendor") or g.get("name") or "").split(" ")[0]
     return tp.GpuSpec(
         id=gid, bf16_tflops=float(g["bf16_tflops"]), fp8_tflops=g.get("fp8_tflops"), fp4_tflops=g.get("fp4_tflops"),
-        hbm_gb=float(g["hbm_gb"]), hbm_tb_s=float(g["hbm_tb_s"]), power_kw_per_gpu=float(g["power_kw_per_gpu"]),
+        hbm_gb=float(g.get("hbm_gb") or 0.0), hbm_tb_s=float(g.get("hbm_tb_s") or 0.0),
+        power_kw_per_gpu=float(g["power_kw_per_gpu"]),
         idle_power_kw_per_gpu=float(g.get("idle_power_kw_per_gpu") or 0.0),
         gpus_per_node=int(g.get("gpus_per_node") or 8), scaleup_domain_gpus=int(g.get("scaleup_domain_gpus") or 8),
         vendor=vendor,

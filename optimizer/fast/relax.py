@@ -272,7 +272,7 @@ def sites_only(sets: IndexSets, open_site: np.ndarray) -> IndexSets:
     r = keep[sets.route_site]
     return dataclasses.replace(
         sets, fleet_site=sets.fleet_site[f], fleet_gpu=sets.fleet_gpu[f], fleet_llm=sets.fleet_llm[f],
-        fleet_gpus_per_replica=sets.fleet_gpus_per_replica[f],
+        fleet_deployment=sets.fleet_deployment[f], fleet_gpus_per_replica=sets.fleet_gpus_per_replica[f],
         fleet_busy_gpus_per_mtok=sets.fleet_busy_gpus_per_mtok[f], fleet_max_replicas=sets.fleet_max_replicas[f],
         route_site=sets.route_site[r], route_market=sets.route_market[r], route_llm=sets.route_llm[r],
         active_site=sets.active_site[keep[sets.active_site]], onsite_site=sets.onsite_site[keep[sets.onsite_site]])

@@ -1,4 +1,4 @@
-"""Fleet: integer replicas of server nodes per site, accelerator and LLM, and their capacity."""
+"""Fleet: integer replicas of server nodes per site, accelerator, LLM and deployment, and their capacity."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from optimizer.model.linear import Family, LinearBuilder, Result
 from optimizer.model.objective import gpu_crf, objective_unit_usd, site_crf
 from optimizer.model.sets import IndexSets
 
-REPLICAS = Family("replicas", "replica", "serving replicas of one LLM on one accelerator type",
-                  dims=("site", "gpu", "llm"), domain="integer",
-                  result=Result("replicas", description="serving replicas (one LLM each)"))
+REPLICAS = Family("replicas", "replica", "serving replicas of one LLM on one accelerator type in one deployment",
+                  dims=("site", "gpu", "llm", "deployment"), domain="integer",
+                  result=Result("replicas_by_deployment", description="serving replicas (one LLM each) by deployment"))
 FAMILIES = (REPLICAS,)
 
 
 def declare(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
-    """``replicas[s,g,l]`` ∈ Z+, at most ``max_replicas`` (a valid bound, see sets.py)."""
+    """``replicas[s,g,l,d]`` ∈ Z+, at most ``max_replicas`` (a valid bound, see sets.py)."""
     b.add_var(REPLICAS, sets.n_fleet, ub=sets.fleet_max_replicas,
-              index=(sets.fleet_site, sets.fleet_gpu, sets.fleet_llm))
+              index=(sets.fleet_site, sets.fleet_gpu, sets.fleet_llm, sets.fleet_deployment))
 
 
 def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
@@ -36,9 +36,9 @@ def constrain(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
 
 
 def replica_capacity(b: LinearBuilder, sets: IndexSets) -> None:
-    """``replica_capacity``, for every (s,g,l) in F and t: busy GPUs within the replicas' GPUs,
+    """``replica_capacity``, for every (s,g,l,d) in F and t: busy GPUs within the replicas' GPUs,
 
-    busy_gpus_per_mtok * production[s,g,l,t] - gpus_per_replica * replicas[s,g,l] <= 0
+    busy_gpus_per_mtok * production[s,g,l,d,t] - gpus_per_replica * replicas[s,g,l,d] <= 0
     """
     replicas, production = b.variables["replicas"], b.variables["production"]
     nt = sets.n_time
@@ -58,7 +58,7 @@ def supply_cap(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) -> None:
     """``supply_cap``, for every accelerator supply cap c: GPUs of the cap's types at all sites of
     its country within max_gpus,
 
-    sum_{(s,g,l): country(s) = c, g in G_c} gpus_per_replica * replicas[s,g,l] <= max_gpus_c
+    sum_{(s,g,l,d): country(s) = c, g in G_c} gpus_per_replica * replicas[s,g,l,d] <= max_gpus_c
     """
     n_cap = inputs.sizes.get("cap", 0)
     if not n_cap:

@@ -15,11 +15,17 @@ def gpu_allowed(inputs: xr.Dataset) -> np.ndarray:
     return inputs["gpu_allowed"].transpose("site", "gpu").values.astype(bool)
 
 
-def runs_on(inputs: xr.Dataset) -> np.ndarray:
-    """(llm, gpu): a throughput is known, so the LLM can be served on the accelerator."""
-    out = inputs["output_tokens_per_s_per_gpu"].transpose("llm", "gpu").values
-    inp = inputs["input_tokens_per_s_per_gpu"].transpose("llm", "gpu").values
+def deployable(inputs: xr.Dataset) -> np.ndarray:
+    """(llm, gpu, deployment): the deployment's throughput is known, so it can serve the LLM."""
+    dims = ("llm", "gpu", "deployment")
+    out = inputs["output_tokens_per_s_per_gpu"].transpose(*dims).values
+    inp = inputs["input_tokens_per_s_per_gpu"].transpose(*dims).values
     return np.isfinite(out) & np.isfinite(inp)
+
+
+def runs_on(inputs: xr.Dataset) -> np.ndarray:
+    """(llm, gpu): some deployment's throughput is known, so the LLM can be served on the accelerator."""
+    return deployable(inputs).any(axis=2)
 
 
 def route_ok(inputs: xr.Dataset) -> np.ndarray:

@@ -9,8 +9,8 @@ from optimizer.model.linear import Family, LinearBuilder, Result
 from optimizer.model.objective import objective_unit_usd
 from optimizer.model.sets import FLOW_TOL_MTOK, MTOK, IndexSets
 
-PRODUCTION = Family("production", "Mtoken/s", "output tokens produced per (site, gpu, llm, time)",
-                    dims=("site", "gpu", "llm"), timed=True,
+PRODUCTION = Family("production", "Mtoken/s", "output tokens produced per (site, gpu, llm, deployment, time)",
+                    dims=("site", "gpu", "llm"), timed=True,  # results sum the deployments
                     result=Result("production_tokens_per_s", "token/s", "output tokens produced",
                                   scale=MTOK, noise=FLOW_TOL_MTOK))
 DELIVERY = Family("delivery", "Mtoken/s", "output tokens delivered per (site, market, llm, time)",
@@ -119,7 +119,7 @@ def production_balance(b: LinearBuilder, inputs: xr.Dataset, sets: IndexSets) ->
     """``production_balance``, for every (s,l) with a fleet and t: what a site produces for an LLM
     is what it delivers,
 
-    sum_g production[s,g,l,t] = sum_m delivery[s,m,l,t]
+    sum_{g,d} production[s,g,l,d,t] = sum_m delivery[s,m,l,t]
     """
     nt = sets.n_time
     t = np.arange(nt)

@@ -2,8 +2,8 @@
 
 Only combinations that can carry a non-zero value become variables:
 
-* ``fleet``   (site, gpu, llm): accelerator allowed at the site, LLM runs on it, and the site has a
-  route to a market that demands the LLM;
+* ``fleet``   (site, gpu, llm, deployment): accelerator allowed at the site, the deployment serves the
+  LLM on it (its throughput is known), and the site has a route to a market that demands the LLM;
 * ``route``   (site, market, llm): latency-feasible, permitted, demanded, and servable from the site;
 * ``unmet``   (market, llm): demanded and allowed to go unserved (a penalty is set);
 * time-indexed families are these sets crossed with ``time`` (row-major: the set outer, time inner).
@@ -33,6 +33,7 @@ class IndexSets:
     fleet_site: np.ndarray
     fleet_gpu: np.ndarray
     fleet_llm: np.ndarray
+    fleet_deployment: np.ndarray
     route_site: np.ndarray
     route_market: np.ndarray
     route_llm: np.ndarray
@@ -58,14 +59,18 @@ class IndexSets:
         return len(self.unmet_market)
 
 
-def _fleet_coefficients(inputs: xr.Dataset, fg: np.ndarray, fl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GPUs per replica and busy GPUs per million output tokens/s for fleet elements."""
-    out = inputs["output_tokens_per_s_per_gpu"].transpose("llm", "gpu").values[fl, fg]
-    inp = inputs["input_tokens_per_s_per_gpu"].transpose("llm", "gpu").values[fl, fg]
-    ipo = inputs["input_per_output"].values[fl]
-    nodes = inputs["nodes_per_replica"].transpose("llm", "gpu").values[fl, fg]
-    gpus_per_replica = nodes * inputs["gpus_per_node"].values[fg]
-    busy_per_mtok = MTOK * (1.0 / out + ipo / inp)
+def fleet_coefficients(inputs: xr.Dataset, fg: np.ndarray, fl: np.ndarray, fd: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """GPUs per replica and busy GPUs per million output tokens/s of (gpu, llm, deployment) elements:
+    disaggregated, a decode GPU-second per output token plus a prefill GPU-second per uncached input
+    token (pools sized to the load); aggregated, the output rate already includes the prefill."""
+    dims = ("llm", "gpu", "deployment")
+    out = inputs["output_tokens_per_s_per_gpu"].transpose(*dims).values[fl, fg, fd]
+    inp = inputs["input_tokens_per_s_per_gpu"].transpose(*dims).values[fl, fg, fd]
+    agg = inputs["aggregated"].transpose(*dims).values[fl, fg, fd]
+    uncached = inputs["input_per_output"].values[fl] * (1.0 - inputs["cache_hit_share"].values[fl])
+    gpus_per_replica = inputs["gpus_per_replica"].transpose(*dims).values[fl, fg, fd]
+    busy_per_mtok = MTOK * (1.0 / out + np.where(agg, 0.0, uncached / inp))
     return gpus_per_replica, busy_per_mtok
 
 
@@ -103,17 +108,18 @@ def build_sets(inputs: xr.Dataset) -> IndexSets:
     demand = inputs["demand_output_tokens_per_s"].transpose("market", "llm", "time").values
     demanded = demand.max(axis=2) > 0  # (market, llm)
     allowed = policy.gpu_allowed(inputs)  # (site, gpu)
-    runs = policy.runs_on(inputs)  # (llm, gpu)
+    deployable = policy.deployable(inputs)  # (llm, gpu, deployment)
+    runs = deployable.any(axis=2)  # (llm, gpu)
     can_serve = (allowed[:, None, :] & runs[None, :, :]).any(axis=2)  # (site, llm)
     routes = policy.route_ok(inputs) & demanded[None, :, :] & can_serve[:, None, :]  # (s, m, l)
-    fleet = allowed[:, None, :] & runs[None, :, :] & routes.any(axis=1)[:, :, None]  # (s, l, g)
-    fs, fl, fg = np.nonzero(fleet)
-    order = np.lexsort((fl, fg, fs))  # site, gpu, llm order
-    fs, fg, fl = fs[order], fg[order], fl[order]
-    k, busy = _fleet_coefficients(inputs, fg, fl)
+    fleet = (allowed[:, None, :] & routes.any(axis=1)[:, :, None])[:, :, :, None] & deployable[None]  # (s, l, g, d)
+    fs, fl, fg, fd = np.nonzero(fleet)
+    order = np.lexsort((fd, fl, fg, fs))  # site, gpu, llm, deployment order
+    fs, fg, fl, fd = fs[order], fg[order], fl[order], fd[order]
+    k, busy = fleet_coefficients(inputs, fg, fl, fd)
     ub = _max_replicas(inputs, routes, demand, fs, fg, fl, k, busy)
     keep = ub > 0
-    fs, fg, fl, k, busy, ub = fs[keep], fg[keep], fl[keep], k[keep], busy[keep], ub[keep]
+    fs, fg, fl, fd, k, busy, ub = fs[keep], fg[keep], fl[keep], fd[keep], k[keep], busy[keep], ub[keep]
     has_fleet = np.zeros(can_serve.shape, bool)
     has_fleet[fs, fl] = True
     routes &= has_fleet[:, None, :]
@@ -126,6 +132,7 @@ def build_sets(inputs: xr.Dataset) -> IndexSets:
         fleet_site=fs,
         fleet_gpu=fg,
         fleet_llm=fl,
+        fleet_deployment=fd,
         route_site=rs,
         route_market=rm,
         route_llm=rl,

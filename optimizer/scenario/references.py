@@ -51,6 +51,7 @@ from optimizer.scenario.schema import (
     Llm,
     Scenario,
     Series,
+    Throughput,
     TimeSpec,
     format_error,
 )
@@ -218,10 +219,12 @@ class _Resolver:
         card = llm_cards()[lid]
         sv = card.get("serving", {})
         d: dict[str, Any] = {"name": card.get("name", lid), "card": lid}
-        for k in ("input_per_output", "max_rtt_ms", "tokens_per_s_per_user", "precision"):
+        for k in ("input_per_output", "max_rtt_ms", "tokens_per_s_per_user", "precision", "cache_hit_share",
+                  "mtp_tokens_per_step"):
             if sv.get(k) is not None:
                 d[k] = sv[k]
-        d["throughput"] = {g: dict(t) for g, t in (card.get("throughput") or {}).items()}
+        d["throughput"] = {g: [dict(x) for x in t] if isinstance(t, list) else dict(t)
+                           for g, t in (card.get("throughput") or {}).items()}
         return d
 
     def capacity_factors(self, sid: str, site: dict[str, Any]) -> None:
@@ -241,8 +244,8 @@ class _Resolver:
                     gen["capacity_factor"] = prof[tech.capacity_factor].sel(site=sid).values.round(6).tolist()
 
     def service_level(self, lid: str, llm: dict[str, Any], stated: set[str]) -> None:
-        """Apply ``service_tier``; a card's throughput stated for another per-user speed is dropped
-        (the estimator refills it), throughput written in the scenario is kept."""
+        """Apply ``service_tier``; a card's rates stated for another per-user speed are dropped (the
+        estimator refills them at the same deployments), throughput written in the scenario is kept."""
         tier = llm.get("service_tier")
         if tier is None:
             return
@@ -258,12 +261,23 @@ class _Resolver:
             return
         llm["tokens_per_s_per_user"] = target
         if card_speed != target and isinstance(llm.get("throughput"), dict):
-            llm["throughput"] = {g: t for g, t in llm["throughput"].items() if g in stated}
+            llm["throughput"] = {g: t if g in stated else [_without_rates(x) for x in _entries(t)]
+                                 for g, t in llm["throughput"].items()}
 
     def estimate_missing(self, lid: str, llm: dict[str, Any], gpus_: dict[str, Any]) -> None:
-        """Fill throughput for accelerators the LLM has none for, with :func:`optimizer.throughput.estimate`."""
+        """Estimate what the LLM's throughput leaves open, with :mod:`optimizer.throughput`: the rates of
+        deployments stated without them, and for accelerators with no entry, the candidate deployments
+        (:func:`optimizer.throughput.deployment.candidate_deployments`)."""
         card_id = llm.get("card")
-        if card_id is None or not isinstance(llm.get("throughput", {}), dict):
+        if not isinstance(llm.get("throughput", {}), dict):
+            return
+        throughput = {g: _entries(t) for g, t in (llm.get("throughput") or {}).items()}
+        open_rates = [(g, x) for g, xs in throughput.items() for x in xs
+                      if isinstance(x, dict) and x.get("output_tokens_per_s") is None]
+        if card_id is None:
+            for g, x in open_rates:
+                self.problem(f"llms.{lid}.throughput.{g}", f"deployment {x.get('name', 'default')!r} states no "
+                                                           "rates and the LLM has no card to estimate them from")
             return
         if not isinstance(card_id, str) or card_id not in llm_cards():
             self.problem(f"llms.{lid}.card", f"unknown model card {card_id!r}{did_you_mean(str(card_id), llm_cards())}")
@@ -275,35 +289,65 @@ class _Resolver:
         if checked.tokens_per_s_per_user is None:
             return
         spec = tp.llm_spec_from_card(llm_cards()[card_id], card_id)
-        throughput = dict(llm.get("throughput") or {})
         precision = str(checked.precision or spec.card_precision or "bf16")
         out_len = checked.request_output_tokens
         in_len = max(1, round(checked.input_per_output * out_len))
         for gid, g in gpus_.items():
-            if gid in throughput or not isinstance(g, dict):
+            if not isinstance(g, dict):
                 continue
             try:
                 Gpu.model_validate(g)
             except ValidationError:
                 continue
             gspec = gpu_spec(gid, g)
+            entries = throughput.get(gid)
             if gspec is None:
+                for x in entries or []:
+                    if isinstance(x, dict) and x.get("output_tokens_per_s") is None:
+                        self.problem(f"llms.{lid}.throughput.{gid}", f"deployment {x.get('name', 'default')!r} "
+                                     f"states no rates and gpus.{gid} has no specs to estimate them from")
                 continue
-            try:
-                est = tp.estimate(gspec, spec, precision, checked.tokens_per_s_per_user, in_len, out_len)
-            except ValueError as exc:
-                self.problem(f"llms.{lid}", f"cannot estimate throughput on {gid}: {exc}")
-                continue
-            if not getattr(est, "feasible", True) or est.output_tokens_per_s_per_gpu <= 0:
-                continue
-            throughput[gid] = {
-                "output_tokens_per_s": round(est.output_tokens_per_s_per_gpu, 1),
-                "input_tokens_per_s": round(est.input_tokens_per_s_per_gpu, 1),
-                "nodes_per_replica": int(est.nodes_per_replica),
-                "source": f"estimated: optimizer.throughput at {checked.tokens_per_s_per_user:g} tokens/s/user, {precision}, "
-                          f"{in_len} in / {out_len} out (calibration median error "
-                          f"{tp.CALIBRATION_MEDIAN_ABS_REL_ERROR:.0%}, docs/throughput.md)",
-            }
+            if entries is None:
+                entries = [_deployment_entry(d) for d in tp.candidate_deployments(gspec, spec, precision)]
+            kept = []
+            for x in entries:
+                if not isinstance(x, dict) or x.get("output_tokens_per_s") is not None:
+                    kept.append(x)
+                    continue
+                try:
+                    dep = Throughput.model_validate(x)
+                except ValidationError:
+                    kept.append(x)  # the schema reports it
+                    continue
+                deployment = tp.Deployment(
+                    dep.name, dep.gpus_per_replica or (dep.nodes_per_replica * gspec.gpus_per_node
+                                                       if dep.nodes_per_replica else None),
+                    dep.serving, dep.prefill_gpus, dep.layout, dep.mtp_tokens_per_step or checked.mtp_tokens_per_step,
+                    dep.kv_precision, dep.node_scope)
+                try:
+                    est = tp.estimate_deployment(gspec, spec, deployment, precision, checked.tokens_per_s_per_user,
+                                                 in_len, out_len, checked.cache_hit_share)
+                except (ValueError, KeyError) as exc:
+                    self.problem(f"llms.{lid}.throughput.{gid}", f"cannot estimate deployment {dep.name!r}: {exc}")
+                    continue
+                if not est.feasible or est.output_tokens_per_s_per_gpu <= 0:
+                    continue  # this deployment cannot meet the service level
+                filled = {**x, "output_tokens_per_s": round(est.output_tokens_per_s_per_gpu, 1),
+                          "input_tokens_per_s": round(est.input_tokens_per_s_per_gpu, 1)}
+                if dep.gpus_per_replica is None and dep.nodes_per_replica is None:
+                    filled["gpus_per_replica"] = int(est.gpus_per_replica)
+                if dep.serving == "disaggregated" and dep.prefill_gpus is None:
+                    filled["prefill_gpus"] = int(est.prefill_gpus_per_replica)
+                basis = f"{x['source']}; " if x.get("source") else ""
+                filled["source"] = (
+                    f"{basis}estimated: optimizer.throughput at this deployment ({est.deployment}), "
+                    f"{checked.tokens_per_s_per_user:g} tokens/s/user, {precision}, {in_len} in / {out_len} out "
+                    f"(calibration median error {tp.CALIBRATION_MEDIAN_ABS_REL_ERROR:.0%}, docs/throughput.md)")
+                kept.append(filled)
+            if kept:
+                throughput[gid] = kept
+            else:
+                throughput.pop(gid, None)
         llm["throughput"] = throughput
 
     def market(self, mid: str) -> dict[str, Any]:
@@ -459,3 +503,28 @@ def check_references(sc: Scenario, file: str) -> list[str]:
         if not getattr(sc, section):
             problems.append(f"{file}: {section}: must list at least one entry")
     return problems
+
+
+def _entries(t: Any) -> Any:
+    """A gpu's throughput as a list of deployment entries (a single mapping is one deployment)."""
+    return [dict(t)] if isinstance(t, dict) else [dict(x) if isinstance(x, dict) else x for x in t] \
+        if isinstance(t, list) else t
+
+
+def _without_rates(x: Any) -> Any:
+    """A deployment entry with its stated rates (and their source) removed, to be estimated."""
+    if not isinstance(x, dict):
+        return x
+    return {k: v for k, v in x.items() if k not in ("output_tokens_per_s", "input_tokens_per_s", "source")}
+
+
+def _deployment_entry(d: tp.Deployment) -> dict[str, Any]:
+    """A candidate deployment as a scenario throughput entry without rates."""
+    out: dict[str, Any] = {"name": d.name, "serving": d.serving, "gpus_per_replica": d.gpus_per_replica}
+    if d.prefill_gpus:
+        out["prefill_gpus"] = d.prefill_gpus
+    if d.node_scope:
+        out["node_scope"] = True
+    if d.mtp_tokens_per_step > 1:
+        out["mtp_tokens_per_step"] = d.mtp_tokens_per_step
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -261,12 +261,52 @@ class Gpu(_Strict):
 
 
 class Throughput(_Strict):
-    """Per-GPU throughput of one LLM on one accelerator at the LLM's service level."""
+    """One deployment of an LLM on an accelerator and its per-GPU rates at the LLM's service level.
 
-    output_tokens_per_s: Positive = Field(description="decode rate, output tokens/s per GPU")
-    input_tokens_per_s: Positive = Field(description="prefill rate, input tokens/s per GPU")
-    nodes_per_replica: int = Field(1, ge=1, description="nodes in the smallest serving replica")
-    source: str | None = Field(None, description="where the figures come from")
+    Rates omitted are estimated at this deployment (:mod:`optimizer.throughput`). Disaggregated:
+    ``output_tokens_per_s`` per decode GPU, ``input_tokens_per_s`` per prefill GPU; aggregated: the
+    output rate of a GPU that also prefills. Input rates are compute rates: per input token that is
+    not a prefix-cache hit (``llms.<id>.cache_hit_share``)."""
+
+    name: str = Field("default", min_length=1, description="deployment name, e.g. node, rack, wide-ep")
+    output_tokens_per_s: Positive | None = Field(None, description="output tokens/s per decode GPU")
+    input_tokens_per_s: Positive | None = Field(
+        None, description="prefill compute rate, uncached input tokens/s per prefill GPU")
+    serving: Literal["aggregated", "disaggregated"] = Field(
+        "disaggregated", description="aggregated: prefill and decode on the same GPUs; disaggregated: "
+                                     "separate prefill and decode pools")
+    gpus_per_replica: int | None = Field(
+        None, ge=1, description="GPUs of the decode pool (disaggregated) or of the whole replica (aggregated)")
+    nodes_per_replica: int | None = Field(
+        None, ge=1, description="the same in nodes (gpus_per_replica = nodes x gpus_per_node); default 1 node")
+    prefill_gpus: int | None = Field(
+        None, ge=0, description="GPUs of the prefill pool per replica (disaggregated; default: the "
+                                "estimator's best prefill pool, 0 when rates are stated)")
+    layout: Literal["best", "tp", "dp-ep"] = Field("best", description="decode layout (estimator)")
+    mtp_tokens_per_step: float | None = Field(
+        None, ge=1.0, description="tokens per decode step with multi-token prediction (default: the LLM's)")
+    kv_precision: str | None = Field(None, description="KV-cache precision (default: the card's)")
+    node_scope: bool = Field(False, description="aggregated: the estimator may split the replica's GPUs into "
+                                                "smaller replicas (best layout within them)")
+    source: str | None = Field(None, description="measured: / derived: / estimated: and where from")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Throughput:
+        if self.gpus_per_replica is not None and self.nodes_per_replica is not None:
+            raise ValueError("give gpus_per_replica or nodes_per_replica, not both")
+        if (self.output_tokens_per_s is None) != (self.input_tokens_per_s is None):
+            raise ValueError("give both output_tokens_per_s and input_tokens_per_s, or neither (estimated)")
+        return self
+
+    def replica_gpus(self, gpus_per_node: int) -> int:
+        """GPUs bought per replica: decode pool (or the whole replica) plus the prefill pool."""
+        decode = self.gpus_per_replica or (self.nodes_per_replica or 1) * gpus_per_node
+        return int(decode + ((self.prefill_gpus or 0) if self.serving == "disaggregated" else 0))
+
+
+def _deployment_list(v: Any) -> Any:
+    """A gpu's throughput given as one mapping (one deployment) or a list of them."""
+    return [v] if isinstance(v, Mapping) else v
 
 
 SERVICE_TIERS = {"batch": 5.0, "chat": 20.0, "fast": 100.0}
@@ -278,7 +318,13 @@ class Llm(_Strict):
 
     input_per_output: NonNeg = Field(description="input tokens per output token")
     max_rtt_ms: Positive | None = Field(None, description="network round-trip limit site↔market, ms")
-    throughput: dict[str, Throughput] = Field(default_factory=dict, description="by gpu id")
+    throughput: dict[str, list[Throughput]] = Field(
+        default_factory=dict, description="by gpu id: one deployment (a mapping) or a list of deployments, "
+                                          "each with a distinct name")
+    cache_hit_share: float = Field(0.0, ge=0, lt=1, description="share of input tokens served from the "
+                                                                 "prefix cache (no prefill compute)")
+    mtp_tokens_per_step: float = Field(1.0, ge=1.0, description="tokens per decode step with multi-token "
+                                                                "prediction of deployments that state none")
     tokens_per_s_per_user: Positive | None = Field(None, description="service level: output tokens/s per user")
     service_tier: str | None = Field(
         None, description=f"named service level ({', '.join(f'{k} = {v:g}' for k, v in SERVICE_TIERS.items())} "
@@ -290,6 +336,21 @@ class Llm(_Strict):
     deferrable_share: float = Field(0.0, ge=0, le=1, description="share of each day's demand that may be "
                                                                   "served at any hour of the same day (batch)")
     name: str | None = None
+
+    @field_validator("throughput", mode="before")
+    @classmethod
+    def _deployments(cls, v: Any) -> Any:
+        return {g: _deployment_list(t) for g, t in v.items()} if isinstance(v, Mapping) else v
+
+    @field_validator("throughput")
+    @classmethod
+    def _distinct_names(cls, v: dict[str, list[Throughput]]) -> dict[str, list[Throughput]]:
+        for g, ds in v.items():
+            names = [d.name for d in ds]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{g}: deployment names must be distinct, {dup[0]!r} repeats")
+        return v
 
     @field_validator("service_tier")
     @classmethod

@@ -6,6 +6,9 @@ A package of three layers, each importing only the one below it:
   links, ranks, family), ``LlmSpec`` (``models/<id>.yaml``), precision bytes, loaders.
 - :mod:`~optimizer.throughput.roofline`: the estimator. ``Factors``, ``estimate`` ->
   ``ThroughputEstimate``; its fitted constants are read from ``data/throughput_calibration.yaml``.
+- :mod:`~optimizer.throughput.deployment`: deployments stated explicitly (``Deployment``: replica
+  GPUs, serving mode, prefill pool, layout, MTP, KV precision), ``estimate_deployment`` and the
+  ``candidate_deployments`` the planner offers for a pair no card describes.
 - :mod:`~optimizer.throughput.calibration`: the fit. ``load_benchmarks`` (``data/benchmarks.csv``),
   ``calibrate`` (refit, in-sample and leave-one-out errors), ``write_calibration`` (what
   ``tokenomics calibrate --write`` runs).
@@ -49,6 +52,13 @@ from optimizer.throughput.calibration import (
 from optimizer.throughput.calibration import _fit_rows as _fit_rows
 from optimizer.throughput.calibration import _Param as _Param
 from optimizer.throughput.calibration import _row_estimate as _row_estimate
+from optimizer.throughput.deployment import (
+    RACK_SCALE_MIN_GPUS,
+    WIDE_EP_DECODE_NODES,
+    Deployment,
+    candidate_deployments,
+    estimate_deployment,
+)
 from optimizer.throughput.hardware import (
     DEFAULT_SCALEOUT_GB_S,
     DEFAULT_SCALEUP_GB_S,
@@ -116,6 +126,11 @@ __all__ = [
     "PRECISION_BYTES",
     "RANKS_PER_PACKAGE",
     "Calibration",
+    "Deployment",
+    "RACK_SCALE_MIN_GPUS",
+    "WIDE_EP_DECODE_NODES",
+    "candidate_deployments",
+    "estimate_deployment",
     "Efficiency",
     "Factors",
     "GpuSpec",

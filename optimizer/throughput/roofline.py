@@ -190,11 +190,18 @@ class Factors:
     mtp_verify_tokens : int | None
         Tokens verified per sequence per step (1 + draft tokens); None -> ``ceil(m)``.
     prefix_cache_hit : float
-        Share of input tokens served from a prefix cache (no prefill compute).
+        Share of input tokens served from a prefix cache: they need no prefill compute, but
+        the uncached tokens behind them attend to them (their mean attention context is
+        ``hit x L + (1 - hit) x L / 2`` instead of ``L / 2``). Input rates are compute
+        rates: per uncached input token.
     kv_bytes_per_element : float | None
         Override the card's KV precision (B/element, e.g. 1 for FP8 KV).
     gpus_per_replica : int | None
-        Force the decode replica size (GPUs) instead of sizing it.
+        Force the decode replica size (GPUs) instead of sizing it (aggregated serving: the
+        whole replica).
+    prefill_gpus_per_replica : int | None
+        Disaggregated serving: the prefill pool's size (GPUs of one prefill instance); None
+        -> the best prefill rate over the decode candidates' sizes.
     max_replica_gpus : int
         Largest replica considered.
     fp4_compute_fraction : float | None
@@ -271,6 +278,7 @@ class Factors:
     prefix_cache_hit: float = 0.0
     kv_bytes_per_element: float | None = None
     gpus_per_replica: int | None = None
+    prefill_gpus_per_replica: int | None = None
     max_replica_gpus: int = 1024
     max_batch_per_gpu: float | None = None
     max_batch_per_replica: float | None = None
@@ -326,13 +334,18 @@ class Factors:
 class ThroughputEstimate:
     """Operating point of one (accelerator, LLM, precision, per-user speed, request shape).
 
-    Rates are per GPU. ``output_tokens_per_s_per_gpu`` is the decode-phase rate (what a
-    decode-only GPU produces); ``input_tokens_per_s_per_gpu`` the prefill-phase rate
-    (input tokens per second, cached prefix tokens included);
-    ``total_tokens_per_s_per_gpu`` = (in + out) / (in / input_rate + out / output_rate)
-    for requests of the given shape, and ``delivered_output_tokens_per_s_per_gpu`` its
-    output share. ``kw_per_gpu`` is the time-weighted mean power over prefill and decode.
-    ``decode_layout`` names the chosen decode layout (``tp``, ``dp-ep``, ``tp4-ep``, ...).
+    Rates are per GPU. Disaggregated serving: ``output_tokens_per_s_per_gpu`` is the rate
+    of a decode GPU, ``input_tokens_per_s_per_gpu`` the compute rate of a prefill GPU
+    (uncached input tokens per second; prefix-cache hits need no prefill compute);
+    ``total_tokens_per_s_per_gpu`` = (in + out) / (in (1 - hit) / input_rate + out /
+    output_rate) for requests of the given shape (pools sized to the load), and
+    ``delivered_output_tokens_per_s_per_gpu`` its output share. Aggregated serving: the
+    output rate is what a GPU of the replica emits while also prefilling (chunked prefill).
+    ``kw_per_gpu`` is the time-weighted mean power over prefill and decode. The deployment
+    is stated by ``serving``, ``gpus_per_replica`` (decode pool, or the whole replica when
+    aggregated), ``prefill_gpus_per_replica``, ``decode_layout`` (``tp``, ``dp-ep``,
+    ``tp4-ep``, ...), ``mtp_tokens_per_step``, ``kv_precision`` and ``cache_hit_share``;
+    :attr:`deployment` says it in words.
     """
 
     gpu_id: str
@@ -364,10 +377,25 @@ class ThroughputEstimate:
     eta_bw: float
     eta_compute: float
     decode_layout: str = "tp"
+    serving: str = "disaggregated"
+    prefill_gpus_per_replica: int = 0
+    mtp_tokens_per_step: float = 1.0
+    kv_precision: str = "bf16"
+    cache_hit_share: float = 0.0
+
+    @property
+    def deployment(self) -> str:
+        """The deployment in words, e.g. ``disaggregated: decode 144 GPUs dp-ep, prefill 32 GPUs,
+        MTP 1.8, KV bf16``."""
+        pool = (f"decode {self.gpus_per_replica} GPUs {self.decode_layout}, prefill "
+                f"{self.prefill_gpus_per_replica} GPUs" if self.serving == "disaggregated"
+                else f"{self.gpus_per_replica} GPUs {self.decode_layout}")
+        return (f"{self.serving}: {pool}, MTP {self.mtp_tokens_per_step:g}, KV {self.kv_precision}, "
+                f"cache hits {self.cache_hit_share:.0%}")
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict of all fields."""
-        return asdict(self)
+        """Plain dict of all fields and the deployment in words."""
+        return {**asdict(self), "deployment": self.deployment}
 
 
 
@@ -507,7 +535,7 @@ class _Ctx:
     pre_com: float  # prefill collective GPU-seconds per prompt token (after comm scale)
     verify: float  # tokens processed per sequence per step
     m: float  # tokens emitted per sequence per step
-    in_rate: float  # input tok/s per GPU (prefill phase, cache hits included)
+    in_rate: float  # uncached input tok/s per GPU (prefill phase compute rate)
     b_mem: float  # sequences per replica that fit in KV memory
     b_cap: float  # sequences per replica allowed by the batch caps
     t0: float  # fixed step overhead (s)
@@ -516,6 +544,7 @@ class _Ctx:
     in_len: float
     out_len: float
     pd_ratio: float | None
+    hit: float  # share of input tokens served from the prefix cache
 
 
 def _pnorm(a: float, b: float, c: float, p: float) -> float:
@@ -597,7 +626,7 @@ def _rates(c: _Ctx, b: float, in_rate: float) -> tuple[float, float, float, floa
         return out_rate, out_rate * (in_len + out_len) / out_len, 0.0, step
     if in_len <= 0:
         return out_rate, out_rate, 0.0, step
-    t_pre = in_len / in_rate  # prefill GPU-seconds per request
+    t_pre = in_len * (1.0 - c.hit) / in_rate  # prefill GPU-seconds per request (hits need none)
     t_dec = out_len / out_rate  # decode GPU-seconds per request
     if c.pd_ratio is not None and c.pd_ratio > 0:
         # fixed pools: prefill GPUs x : decode GPUs 1; the slower pool sets the pace
@@ -729,7 +758,9 @@ def _common(
         verify = float(math.ceil(m - 1e-9)) if m > 1.0 else 1.0
     # prefill: compute, attention averaged over causal positions (context L/2), joined
     # with the layout's collectives by the same p-norm as decode
-    pre_attn = llm.attention_flops_per_token(0.5 * input_len, decode=False)
+    hit = min(max(f.prefix_cache_hit, 0.0), 0.999)
+    # uncached prompt tokens follow the cached prefix: mean context hit x L + (1 - hit) x L / 2
+    pre_attn = llm.attention_flops_per_token((hit + 0.5 * (1.0 - hit)) * input_len, decode=False)
     w_ne, w_e = _weight_bytes(llm, p)
     aggregated = f.serving == "aggregated"
     k_over_e = (llm.experts_per_token / llm.experts) if llm.is_moe else 1.0
@@ -739,14 +770,14 @@ def _common(
         dec_attn_t=llm.attention_flops_per_token(ctx, decode=True) / attn_rate,
         pre_cmp=lin_t + pre_attn / attn_rate,
         m=m, verify=verify,
-        hit=min(max(f.prefix_cache_hit, 0.0), 0.999),
+        hit=hit,
         pexp=f.overlap_p(), cscale=f.comm_scale(),
         usable=gpu.hbm_gb * 1e9 * (1.0 - f.hbm_reserve_frac),
         bw=eff.bw * gpu.hbm_tb_s * 1e12,
         log_miss=verify * math.log1p(-k_over_e) if llm.is_moe else 0.0,
         # chunked prefill (aggregated): each step emits b x m output tokens and must
         # prefill (in / out) prompt tokens for each of them
-        chunk_per_n=m * (float(input_len) / float(output_len)) if aggregated else 0.0,
+        chunk_per_n=m * (float(input_len) * (1.0 - hit) / float(output_len)) if aggregated else 0.0,
         aggregated=aggregated, in_len=float(input_len), out_len=float(output_len),
         b_cap_gpu=float(f.max_batch_per_gpu) if f.max_batch_per_gpu else math.inf,
         b_cap_rep=float(f.max_batch_per_replica) if f.max_batch_per_replica else math.inf,
@@ -766,7 +797,7 @@ def _contexts(cm: _Common, gpu: GpuSpec, llm: LlmSpec, n: int, f: Factors) -> li
         room = cm.usable - lay.w_fix - lay.w_exp
         b_mem = room / lay.kv_seq if lay.kv_seq > 0 else (math.inf if room > 0 else 0.0)
         pre_com = cm.cscale * n * lay.comm_tok / lay.link
-        in_rate = 1.0 / _pnorm(cm.pre_cmp, pre_com, 0.0, cm.pexp) / (1.0 - cm.hit)
+        in_rate = 1.0 / _pnorm(cm.pre_cmp, pre_com, 0.0, cm.pexp)
         com_tok = cm.cscale * lay.comm_tok / lay.link
         out.append(_Ctx(
             lay=lay, n=n, ranks=ranks, bw=bw,
@@ -780,7 +811,7 @@ def _contexts(cm: _Common, gpu: GpuSpec, llm: LlmSpec, n: int, f: Factors) -> li
             verify=cm.verify, m=cm.m, in_rate=in_rate,
             b_mem=max(b_mem, 0.0), b_cap=b_cap, t0=t0, p=cm.pexp,
             aggregated=cm.aggregated, in_len=cm.in_len, out_len=cm.out_len,
-            pd_ratio=cm.pd_ratio,
+            pd_ratio=cm.pd_ratio, hit=cm.hit,
         ))
     return out
 
@@ -846,10 +877,19 @@ def estimate(
 
     cm = _common(gpu, llm, p, input_len, output_len, f, eff)
     cands = [(n, c) for n in ladder for c in _contexts(cm, gpu, llm, n, f)]
-    # prefill replicas are sized on their own (disaggregated pools): the best prefill
-    # rate over the same candidates, whichever decode candidate wins
-    in_rate = max(c.in_rate for _, c in cands if c.b_mem > 0) if any(
-        c.b_mem > 0 for _, c in cands) else cands[0][1].in_rate
+    # prefill replicas are sized on their own (disaggregated pools): at the stated prefill
+    # pool size, or the best prefill rate over the candidate sizes (the decode ladder's, or
+    # the sizes the estimator would search when the decode size is forced), whichever decode
+    # candidate wins
+    if f.prefill_gpus_per_replica and not cm.aggregated:
+        pre_cands = _contexts(cm, gpu, llm, int(f.prefill_gpus_per_replica), f)
+    elif f.gpus_per_replica and not cm.aggregated:
+        pre_ladder = _replica_ladder(gpu, llm, _min_replica(gpu, llm, p, f), f)
+        pre_cands = [c for n in pre_ladder for c in _contexts(cm, gpu, llm, n, f)]
+    else:
+        pre_cands = [c for _, c in cands]
+    pre = max((c for c in pre_cands if c.b_mem > 0), key=lambda c: c.in_rate, default=pre_cands[0])
+    in_rate = pre.in_rate
     best: tuple[_Ctx, float, str] | None = None
     best_total = best_out = -1.0
     found_n: int | None = None
@@ -871,7 +911,7 @@ def estimate(
         why = "memory" if c.b_mem <= 0 else "latency"
         logger.debug("infeasible: %s %s %s at %.1f tok/s/user (%s)", gpu.id, llm.id, p,
                      tokens_per_s_per_user, why)
-        return _infeasible(gpu, llm, p, fam, c, why, eff, in_rate)
+        return _infeasible(gpu, llm, p, fam, c, why, eff, in_rate, _deployment_fields(f, llm, cm, pre.n))
 
     c, b, limit = best
     step, t_mem, t_cmp, t_com = _step(c, b)
@@ -918,12 +958,24 @@ def estimate(
         eta_bw=eff.bw,
         eta_compute=eff.compute,
         decode_layout=c.lay.name,
+        **_deployment_fields(f, llm, cm, pre.n),
     )
+
+
+def _deployment_fields(f: Factors, llm: LlmSpec, cm: _Common, prefill_n: int) -> dict[str, Any]:
+    """The deployment fields of an estimate (serving mode, prefill pool, MTP, KV, cache hits)."""
+    if f.kv_bytes_per_element is None:
+        kv = _norm_precision(llm.kv_precision or "bf16")
+    else:
+        kv = {2.0: "bf16", 1.0: "fp8", 0.5625: "fp4"}.get(f.kv_bytes_per_element, f"{f.kv_bytes_per_element:g} B")
+    return {"serving": "aggregated" if cm.aggregated else "disaggregated",
+            "prefill_gpus_per_replica": 0 if cm.aggregated else int(prefill_n),
+            "mtp_tokens_per_step": cm.m, "kv_precision": kv, "cache_hit_share": cm.hit}
 
 
 def _infeasible(
     gpu: GpuSpec, llm: LlmSpec, p: str, fam: str, c: _Ctx, why: str, eff: Efficiency,
-    in_rate: float,
+    in_rate: float, deployment: dict[str, Any],
 ) -> ThroughputEstimate:
     n = c.n
     return ThroughputEstimate(
@@ -939,5 +991,5 @@ def _infeasible(
         decode_kw_per_gpu=gpu.idle_power_kw_per_gpu, prefill_kw_per_gpu=gpu.idle_power_kw_per_gpu,
         kw_per_gpu=gpu.idle_power_kw_per_gpu, joules_per_output_token=math.inf,
         joules_per_token=math.inf, tokens_per_kwh=0.0, eta_bw=eff.bw, eta_compute=eff.compute,
-        decode_layout=c.lay.name,
+        decode_layout=c.lay.name, **deployment,
     )
