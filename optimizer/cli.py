@@ -250,12 +250,24 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from optimizer.catalogs.catalog import calibration
 
     df = calibration()
-    cols = [c for c in ("id", "gpu", "llm", "metric", "measured", "estimate", "rel_error", "loo_estimate",
-                        "loo_rel_error") if c in df.columns]
+    cols = [c for c in ("id", "source_group", "gpu", "llm", "metric", "measured", "estimate", "rel_error",
+                        "heldout_estimate", "heldout_rel_error", "loo_estimate", "loo_rel_error", "excluded")
+            if c in df.columns]
     with pd.option_context("display.width", 250, "display.max_rows", 500):
         print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    groups = df.attrs.get("groups")
+    if groups is not None and len(groups):
+        print("\nper source group (held out: refit without the group, then predict its rows):")
+        with pd.option_context("display.width", 250, "display.max_rows", 500):
+            print(groups.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     summary = df.attrs.get("summary", {})
     print()
+    for label, med, worst in (("fit (in-sample)", "median_abs_rel_error", "max_abs_log2_error"),
+                              ("held out by source", "heldout_median_abs_rel_error", "heldout_max_abs_log2_error"),
+                              ("leave one row out", "loo_median_abs_rel_error", "loo_max_abs_log2_error")):
+        if med in summary:
+            print(f"{label:20s} median |error| {summary[med]:.1%}, worst row {2 ** summary[worst]:.2f}x "
+                  f"(max |log2| {summary[worst]:.3f})")
     for k, v in summary.items():
         print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
     if args.write is not None:

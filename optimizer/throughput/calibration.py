@@ -3,7 +3,9 @@
 :func:`load_benchmarks` reads the measurements; :func:`parse_tags` and :func:`row_factors` turn a
 row's ``[model: ...]`` notes into the configuration it ran; :func:`fit_efficiencies` fits the
 efficiency factors and the other calibrated constants (least squares in log space);
-:func:`calibrate` refits and reports per-row in-sample and leave-one-out errors;
+:func:`calibrate` refits and reports per-row in-sample errors and, as the headline, held-out
+errors by source (:func:`heldout_by_source`: refit without one publication's rows at a time, then
+predict them at their own deployment), plus leave-one-row-out errors when asked;
 :func:`calibration_from_fit` and :func:`write_calibration` store a fit in
 ``data/throughput_calibration.yaml`` (``tokenomics calibrate --write``), which
 :mod:`optimizer.throughput.roofline` reads at import.
@@ -45,7 +47,7 @@ from optimizer.throughput.roofline import (
 
 BENCHMARK_COLUMNS = (
     "id", "gpu", "llm", "precision", "tokens_per_s_per_user", "input_len", "output_len",
-    "metric", "value", "gpus", "source", "notes",
+    "metric", "value", "gpus", "source", "notes", "source_group", "date",
 )
 METRICS = ("output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "total_tokens_per_s_per_gpu")
 _TAG_RE = re.compile(r"\[model:([^\]]*)\]")
@@ -74,8 +76,9 @@ def parse_tags(notes: Any) -> dict[str, str]:
     configuration), ``replica_max`` (widest replica the benchmark ran), ``layout``
     (tp|dp-ep), ``attn`` (fp8: FP8 attention kernels), ``batch_per_gpu`` (measured
     concurrency / GPUs), ``conc_max`` (top of the concurrency sweep, per replica),
-    ``pd`` (prefill GPUs:decode GPUs of a disaggregated deployment), ``exclude``
-    (reason; the row is kept in the file but left out of the fit).
+    ``pd`` (prefill GPUs:decode GPUs of a disaggregated deployment), ``prefill_replica``
+    (GPUs of one prefill instance of a disaggregated deployment), ``exclude`` (reason; the
+    row is kept in the file but left out of the fit and of the error figures).
     """
     if not isinstance(notes, str):
         return {}
@@ -110,6 +113,8 @@ def row_factors(row: Mapping[str, Any], base: Factors | None = None) -> Factors:
         kw["kv_bytes_per_element"] = PRECISION_BYTES[_norm_precision(t["kv"])]
     if "replica" in t:
         kw["gpus_per_replica"] = int(t["replica"])
+    if "prefill_replica" in t and any(x.name == "prefill_gpus_per_replica" for x in fields(Factors)):
+        kw["prefill_gpus_per_replica"] = int(t["prefill_replica"])
     if "batch_per_gpu" in t:
         kw["max_batch_per_gpu"] = float(t["batch_per_gpu"])
     if "replica_max" in t:
@@ -319,17 +324,14 @@ def fit_efficiencies(
     }
 
 
-def _loo_starts(
+def _gauss_newton(
     rows: list[dict[str, Any]], gpus: Mapping[str, GpuSpec], llms: Mapping[str, LlmSpec],
     par: _Param, base: Factors, ridge: float, theta: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Start points for the leave-one-out refits: one Gauss-Newton step per left-out row.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Residuals ``r0``, Jacobian ``J`` and ``J'J`` of the fit objective at ``theta``.
 
-    Dropping row i from a least-squares fit moves the optimum by about
-    (J'J)^-1 J_i' r_i (J: Jacobian of the residuals, r_i: the row's residual). The
-    Jacobian is taken with a wide finite-difference step because the residuals are
-    only piecewise smooth (replica and layout switches, batch caps); the refit then
-    starts there, so it does not stall on the kink the full fit sits on.
+    The Jacobian is taken with a wide finite-difference step because the residuals are only
+    piecewise smooth (replica and layout switches, batch caps).
     """
     r0 = _residuals(theta, rows, gpus, llms, par, base, ridge)
     h = 0.02
@@ -340,10 +342,124 @@ def _loo_starts(
         cols.append((_residuals(t2, rows, gpus, llms, par, base, ridge) - r0) / h)
     jac = np.stack(cols, axis=1)
     hess = jac.T @ jac + 1e-6 * np.eye(len(theta))
+    return r0, jac, hess
+
+
+def _drop_starts(
+    rows: list[dict[str, Any]], gpus: Mapping[str, GpuSpec], llms: Mapping[str, LlmSpec],
+    par: _Param, base: Factors, ridge: float, theta: np.ndarray,
+    drops: Mapping[str, list[int]],
+) -> dict[str, np.ndarray]:
+    """Start points for refits without some rows: one Gauss-Newton step per dropped set.
+
+    Dropping the rows ``I`` from a least-squares fit moves the optimum by about
+    (J'J)^-1 sum_i J_i' r_i (J: Jacobian of the residuals, r_i: row i's residual). The
+    refit then starts there, so it does not stall on the kink the full fit sits on.
+    ``drops`` maps a name (a row id, a source group) to the indices of its rows in ``rows``.
+    """
+    r0, jac, hess = _gauss_newton(rows, gpus, llms, par, base, ridge, theta)
     out = {}
-    for i, r in enumerate(rows):
-        out[r["id"]] = np.asarray(theta, dtype=float) + np.linalg.solve(hess, jac[i] * r0[i])
+    for name, idx in drops.items():
+        g = sum((jac[i] * r0[i] for i in idx), np.zeros(len(theta)))
+        out[name] = np.asarray(theta, dtype=float) + np.linalg.solve(hess, g)
     return out
+
+
+def _loo_starts(
+    rows: list[dict[str, Any]], gpus: Mapping[str, GpuSpec], llms: Mapping[str, LlmSpec],
+    par: _Param, base: Factors, ridge: float, theta: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Start points for the leave-one-out refits (:func:`_drop_starts`, one row at a time)."""
+    return _drop_starts(rows, gpus, llms, par, base, ridge, theta,
+                        {r["id"]: [i] for i, r in enumerate(rows)})
+
+
+def source_groups(benchmarks: pd.DataFrame) -> list[str]:
+    """The ``source_group`` values of the fitted rows (rows tagged ``exclude`` do not count), in
+    order of first appearance."""
+    seen: dict[str, None] = {}
+    for r in _fit_rows(benchmarks):
+        seen.setdefault(str(r.get("source_group")), None)
+    return list(seen)
+
+
+def heldout_by_source(
+    benchmarks: pd.DataFrame,
+    gpus: Mapping[str, GpuSpec],
+    llms: Mapping[str, LlmSpec],
+    *,
+    base: Factors | None = None,
+    ridge: float = 0.05,
+    par: _Param | None = None,
+    theta: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Held-out errors by source: refit without one whole ``source_group`` at a time, then
+    predict that group's rows at their own deployment (their ``[model: ...]`` tags).
+
+    Each refit starts from the full fit moved by one Gauss-Newton step for the dropped group
+    (:func:`_drop_starts`) and falls back to the full-fit start if that ends at a higher cost
+    (:func:`_refit_without`).
+
+    Parameters
+    ----------
+    benchmarks, gpus, llms, base, ridge, par
+        As for :func:`fit_efficiencies`.
+    theta : ndarray, optional
+        The full fit's parameters (refitted when not given).
+
+    Returns
+    -------
+    DataFrame
+        One row per fitted benchmark row: ``id``, ``source_group``, ``heldout_estimate``,
+        ``heldout_rel_error`` (estimate / measured - 1). ``attrs["constants"]`` maps each group
+        to the constants refitted without it (``efficiency``, ``step_overhead_us_per_layer``,
+        ``overlap_exponent``, ``ep_comm_scale``, ``attention_compute_scale``) and
+        ``attrs["theta"]`` to the parameter vectors.
+    """
+    base = base or Factors()
+    par = par or _Param(FAMILIES)
+    rows = _fit_rows(benchmarks)
+    if theta is None:
+        theta, _ = _fit(rows, gpus, llms, par, base, ridge)
+    groups = source_groups(benchmarks)
+    idx = {g: [i for i, r in enumerate(rows) if str(r.get("source_group")) == g] for g in groups}
+    starts = _drop_starts(rows, gpus, llms, par, base, ridge, theta, idx)
+    out, consts, thetas = [], {}, {}
+    for g in groups:
+        others = [r for i, r in enumerate(rows) if i not in set(idx[g])]
+        th = _refit_without(others, gpus, llms, par, base, ridge, theta, starts[g])
+        f = par.apply(th, base)
+        thetas[g] = th
+        consts[g] = {"efficiency": par.table(th), "step_overhead_us_per_layer": par.tau_us(th),
+                     "overlap_exponent": par.overlap_p(th), "ep_comm_scale": par.comm_scale(th),
+                     "attention_compute_scale": par.attn_scale(th)}
+        for i in idx[g]:
+            r = rows[i]
+            est = _row_estimate(r, gpus, llms, f)
+            out.append({"id": r["id"], "source_group": g, "heldout_estimate": est,
+                        "heldout_rel_error": est / float(r["value"]) - 1.0})
+    df = pd.DataFrame(out, columns=["id", "source_group", "heldout_estimate", "heldout_rel_error"])
+    df.attrs["constants"] = consts
+    df.attrs["theta"] = thetas
+    return df
+
+
+def group_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per source group of a :func:`calibrate` result: fitted ``rows``, ``date``, in-sample and
+    held-out median |estimate / measured - 1|, and the worst held-out row (``worst_id``,
+    ``worst_ratio`` = estimate / measured)."""
+    inc = df[~df["excluded"]]
+    out = []
+    for g, d in inc.groupby("source_group", sort=False):
+        ratio = d["heldout_estimate"] / d["measured"]
+        w = int(np.argmax(np.abs(np.log2(ratio.to_numpy()))))
+        out.append({
+            "source_group": g, "date": str(d["date"].iloc[0]), "rows": int(len(d)),
+            "median_abs_rel_error": float(np.median(np.abs(d["rel_error"]))),
+            "heldout_median_abs_rel_error": float(np.median(np.abs(d["heldout_rel_error"]))),
+            "worst_id": str(d["id"].iloc[w]), "worst_ratio": float(ratio.iloc[w]),
+        })
+    return pd.DataFrame(out)
 
 
 def _refit_without(
@@ -374,23 +490,29 @@ def calibrate(
     base: Factors | None = None,
     ridge: float = 0.05,
     loo: bool = True,
+    heldout: bool = True,
     par: _Param | None = None,
 ) -> pd.DataFrame:
-    """Refit the factors and report per-row in-sample and leave-one-out errors.
+    """Refit the factors and report per-row in-sample, held-out-by-source (the headline) and
+    leave-one-out errors (``loo=False`` skips the leave-one-out refits, one per row).
 
     Returns
     -------
     DataFrame
-        One row per benchmark with ``family``, ``metric``, ``measured``,
-        ``estimate_constants`` (with the module constants), ``estimate`` (refitted),
-        ``rel_error`` = estimate / measured - 1, ``loo_estimate`` (refit without the
-        row, then predict it), ``loo_rel_error`` and ``excluded``. ``attrs`` holds
-        the refit (``efficiency``, ``step_overhead_us_per_layer``, ``overlap_exponent``,
-        ``ep_comm_scale``, ``attention_compute_scale``), ``summary`` (median |rel err|
-        and max |log2 err|, in-sample and leave-one-out) and ``info``.
+        One row per benchmark with ``family``, ``metric``, ``source_group``, ``date``,
+        ``measured``, ``estimate_constants`` (with the module constants), ``estimate``
+        (refitted), ``rel_error`` = estimate / measured - 1, ``heldout_estimate`` (refit
+        without the row's whole source group, then predict it; :func:`heldout_by_source`),
+        ``heldout_rel_error``, ``loo_estimate`` (refit without the row alone),
+        ``loo_rel_error`` and ``excluded``. ``attrs`` holds the refit (``efficiency``,
+        ``step_overhead_us_per_layer``, ``overlap_exponent``, ``ep_comm_scale``,
+        ``attention_compute_scale``), ``summary`` (median |rel err| and max |log2 err|,
+        in-sample, held-out by source and leave-one-out; ``heldout_groups``), ``groups``
+        (:func:`group_table`), ``heldout_constants`` (per group) and ``info``. Excluded rows
+        get estimates but no held-out or leave-one-out ones and count in no figure.
 
-    Each leave-one-out refit starts from the full fit moved by one Gauss-Newton step
-    for the dropped row (:func:`_loo_starts`), so it does not stall on the kink of the
+    Each held-out or leave-one-out refit starts from the full fit moved by one Gauss-Newton
+    step for the dropped rows (:func:`_drop_starts`), so it does not stall on the kink of the
     piecewise-smooth objective that the full fit sits on.
     """
     base = base or Factors()
@@ -402,6 +524,9 @@ def calibrate(
                       ep_comm_scale=None, attention_compute_scale=None)
     fit_rows = _fit_rows(benchmarks)
     shifts = _loo_starts(fit_rows, gpus, llms, par, base, ridge, info["theta"]) if loo else {}
+    held = (heldout_by_source(benchmarks, gpus, llms, base=base, ridge=ridge, par=par,
+                              theta=info["theta"]) if heldout else None)
+    held_by_id = held.set_index("id") if held is not None else None
     out = []
     for r in benchmarks.to_dict("records"):
         excluded = "exclude" in parse_tags(r.get("notes"))
@@ -414,11 +539,17 @@ def calibrate(
             th = _refit_without(others, gpus, llms, par, base, ridge, info["theta"],
                                 shifts.get(r["id"]))
             loo_est = _row_estimate(r, gpus, llms, par.apply(th, base))
+        ho_est = math.nan
+        if held_by_id is not None and not excluded:
+            ho_est = float(held_by_id.loc[r["id"], "heldout_estimate"])
         out.append({
             "id": r["id"], "gpu": r["gpu"], "llm": r["llm"], "precision": r["precision"],
             "family": gpu_family(gpus[str(r["gpu"])]), "metric": r["metric"],
+            "source_group": r.get("source_group"), "date": r.get("date"),
             "measured": measured, "estimate_constants": e_const, "estimate": e_fit,
             "rel_error": e_fit / measured - 1.0,
+            "heldout_estimate": ho_est,
+            "heldout_rel_error": (ho_est / measured - 1.0) if not math.isnan(ho_est) else math.nan,
             "loo_estimate": loo_est,
             "loo_rel_error": (loo_est / measured - 1.0) if not math.isnan(loo_est) else math.nan,
             "excluded": excluded,
@@ -436,9 +567,19 @@ def calibrate(
         "n_params": int(info["n_params"]),
         "median_abs_rel_error": float(np.median(np.abs(inc["rel_error"]))),
         "max_abs_log2_error": float(np.max(np.abs(np.log2(inc["estimate"] / inc["measured"])))),
+        "heldout_median_abs_rel_error": math.nan,
+        "heldout_max_abs_log2_error": math.nan,
+        "heldout_groups": 0,
         "loo_median_abs_rel_error": math.nan,
         "loo_max_abs_log2_error": math.nan,
     }
+    if held is not None:
+        summ["heldout_median_abs_rel_error"] = float(np.median(np.abs(inc["heldout_rel_error"])))
+        summ["heldout_max_abs_log2_error"] = float(
+            np.max(np.abs(np.log2(inc["heldout_estimate"] / inc["measured"]))))
+        summ["heldout_groups"] = int(inc["source_group"].nunique())
+        df.attrs["groups"] = group_table(df)
+        df.attrs["heldout_constants"] = held.attrs["constants"]
     if loo:
         summ["loo_median_abs_rel_error"] = float(np.nanmedian(np.abs(inc["loo_rel_error"])))
         summ["loo_max_abs_log2_error"] = float(
@@ -452,6 +593,19 @@ def calibrate(
 # --------------------------------------------------------------------------------------
 
 
+#: Held-out-by-source figures stored in the calibration file (:func:`heldout_by_source`).
+HELDOUT_KEYS = ("heldout_median_abs_rel_error", "heldout_max_abs_log2_error", "heldout_groups")
+
+
+def heldout_figures(df: pd.DataFrame) -> dict[str, float | int]:
+    """The held-out-by-source figures of a :func:`calibrate` result (:data:`HELDOUT_KEYS`; NaN and 0
+    when it ran without them)."""
+    s = df.attrs["summary"]
+    return {"heldout_median_abs_rel_error": float(s.get("heldout_median_abs_rel_error", math.nan)),
+            "heldout_max_abs_log2_error": float(s.get("heldout_max_abs_log2_error", math.nan)),
+            "heldout_groups": int(s.get("heldout_groups", 0))}
+
+
 def calibration_from_fit(df: pd.DataFrame, date: str | None = None) -> Calibration:
     """The constants of a :func:`calibrate` result (its ``attrs``), dated ``date`` (default:
     today). ``default_efficiency`` is the geometric mean of the family factors."""
@@ -460,6 +614,7 @@ def calibration_from_fit(df: pd.DataFrame, date: str | None = None) -> Calibrati
     g_bw = float(np.exp(np.mean([np.log(e.bw) for e in eff.values()])))
     g_c = float(np.exp(np.mean([np.log(e.compute) for e in eff.values()])))
     return Calibration(
+        **heldout_figures(df),
         date=date or _dt.date.today().isoformat(),
         rows=int(summary["rows"]),
         parameters=int(summary["n_params"]),
@@ -510,6 +665,11 @@ def format_calibration(cal: Calibration) -> str:
         f"max_abs_log2_error: {_num(cal.max_abs_log2_error)}",
         f"loo_median_abs_rel_error: {_num(cal.loo_median_abs_rel_error)}",
         f"loo_max_abs_log2_error: {_num(cal.loo_max_abs_log2_error)}",
+        "# held-out by source: refit without one source_group of data/benchmarks.csv at a time, then",
+        "# predict its rows; median |estimate / measured - 1|, max |log2(estimate / measured)|, groups",
+        f"heldout_median_abs_rel_error: {_num(cal.heldout_median_abs_rel_error)}",
+        f"heldout_max_abs_log2_error: {_num(cal.heldout_max_abs_log2_error)}",
+        f"heldout_groups: {int(cal.heldout_groups)}",
         "# achieved fraction of the datasheet HBM bandwidth (bw) and dense tensor peak (compute)",
         "efficiency:",
         *(f"  {fam}: {_eff(e)}" for fam, e in cal.efficiency.items()),

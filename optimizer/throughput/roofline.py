@@ -95,6 +95,9 @@ class Calibration:
         In-sample errors.
     loo_median_abs_rel_error, loo_max_abs_log2_error : float
         Leave-one-out errors (NaN when the fit ran without leave-one-out).
+    heldout_median_abs_rel_error, heldout_max_abs_log2_error, heldout_groups : float, float, int
+        Errors with one whole source (``source_group`` of ``data/benchmarks.csv``) left out of the
+        fit at a time and its rows predicted, over ``heldout_groups`` sources (NaN, 0: not run).
     efficiency : Mapping[str, Efficiency]
         Per accelerator family.
     default_efficiency : Efficiency
@@ -116,6 +119,9 @@ class Calibration:
     overlap_exponent: float
     ep_comm_scale: float
     attention_compute_scale: float
+    heldout_median_abs_rel_error: float = math.nan
+    heldout_max_abs_log2_error: float = math.nan
+    heldout_groups: int = 0
 
 
 def _efficiency(x: Any, where: str) -> Efficiency:
@@ -130,7 +136,8 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
     d = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(d, Mapping):
         raise ValueError(f"{path}: expected a mapping of calibrated constants")
-    missing = [k for k in Calibration.__dataclass_fields__ if k not in d]
+    optional = ("heldout_median_abs_rel_error", "heldout_max_abs_log2_error", "heldout_groups")
+    missing = [k for k in Calibration.__dataclass_fields__ if k not in d and k not in optional]
     unknown = [k for k in d if k not in Calibration.__dataclass_fields__]
     if missing or unknown:
         raise ValueError(f"{path}: missing keys {missing}, unknown keys {unknown}")
@@ -145,6 +152,9 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         efficiency={str(f): _efficiency(e, f"{path}: efficiency.{f}") for f, e in eff.items()},
         default_efficiency=_efficiency(d["default_efficiency"], f"{path}: default_efficiency"),
         **{k: float(d[k]) for k in floats},
+        heldout_median_abs_rel_error=float(d.get("heldout_median_abs_rel_error", math.nan)),
+        heldout_max_abs_log2_error=float(d.get("heldout_max_abs_log2_error", math.nan)),
+        heldout_groups=int(d.get("heldout_groups", 0)),
     )
 
 
