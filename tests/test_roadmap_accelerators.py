@@ -100,7 +100,7 @@ def test_lpu_rule_replaces_the_roofline_and_fills_every_field(gpus, llms, monkey
 
     monkeypatch.setattr(lpu, "_result", spy)
     g3, llm = gpus["groq3-lpu"], llms["llama-3.1-70b"]
-    est = tp.estimate(g3, llm, "fp8", 300, 4096, 1024)  # roofline.estimate dispatches
+    est = tp.estimate(g3, llm, "fp8", 300, 4096, 1024)  # the estimator dispatches to the LPU rule
     assert {f.name for f in dataclasses.fields(tp.ThroughputEstimate)} <= set(seen)
     assert est.feasible and est.family == "groq-lpu" and est.decode_layout == "sram-pipeline"
     n = est.gpus_per_replica

@@ -4,8 +4,11 @@ A package of three layers, each importing only the one below it:
 
 - :mod:`~optimizer.throughput.hardware`: facts. ``GpuSpec`` (``data/gpus.csv``: datasheet rates,
   links, ranks, family), ``LlmSpec`` (``models/<id>.yaml``), precision bytes, loaders.
-- :mod:`~optimizer.throughput.roofline`: the estimator. ``Factors``, ``estimate`` ->
+- :mod:`~optimizer.throughput.roofline`: the HBM roofline. ``Factors``, ``estimate`` ->
   ``ThroughputEstimate``; its fitted constants are read from ``data/throughput_calibration.yaml``.
+  :mod:`~optimizer.throughput.lpu`: the rule for chips that hold the weights in on-chip SRAM.
+- :mod:`~optimizer.throughput.estimator`: ``estimate`` and ``min_replica_gpus`` hand each
+  accelerator to its rule (the names this package exports).
 - :mod:`~optimizer.throughput.deployment`: deployments stated explicitly (``Deployment``: replica
   GPUs, serving mode, prefill pool, layout, MTP, KV precision), ``estimate_deployment`` and the
   ``candidate_deployments`` the planner offers for a pair no card describes.
@@ -59,6 +62,7 @@ from optimizer.throughput.deployment import (
     candidate_deployments,
     estimate_deployment,
 )
+from optimizer.throughput.estimator import estimate, min_replica_gpus
 from optimizer.throughput.hardware import (
     DEFAULT_SCALEOUT_GB_S,
     DEFAULT_SCALEUP_GB_S,
@@ -95,9 +99,7 @@ from optimizer.throughput.roofline import (
     ServingMode,
     ThroughputEstimate,
     calibration_path,
-    estimate,
     load_calibration,
-    min_replica_gpus,
 )
 from optimizer.throughput.roofline import _layouts as _layouts
 from optimizer.throughput.roofline import _weight_bytes as _weight_bytes

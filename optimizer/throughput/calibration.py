@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from optimizer.resources import atomic_write
+from optimizer.throughput.estimator import estimate
 from optimizer.throughput.hardware import (
     FAMILIES,
     PRECISION_BYTES,
@@ -41,7 +42,6 @@ from optimizer.throughput.roofline import (
     Efficiency,
     Factors,
     calibration_path,
-    estimate,
     load_calibration,
 )
 

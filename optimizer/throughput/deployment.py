@@ -3,7 +3,7 @@
 A :class:`Deployment` names the GPUs of one replica (the decode pool, or the whole replica when
 aggregated), the serving mode, the prefill pool of a disaggregated replica, the decode layout,
 multi-token prediction and the KV precision. :func:`estimate_deployment` estimates a deployment
-with :func:`~optimizer.throughput.roofline.estimate`; :func:`candidate_deployments` lists the
+with :func:`~optimizer.throughput.estimator.estimate`; :func:`candidate_deployments` lists the
 deployments the planner offers for a pair when a card states none (docs/throughput.md,
 "Deployments"):
 
@@ -22,8 +22,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from optimizer.throughput.estimator import estimate, min_replica_gpus
 from optimizer.throughput.hardware import PRECISION_BYTES, GpuSpec, LlmSpec, _norm_precision
-from optimizer.throughput.roofline import Factors, ThroughputEstimate, estimate, min_replica_gpus
+from optimizer.throughput.roofline import Factors, ThroughputEstimate
 
 ServingName = Literal["aggregated", "disaggregated"]
 
@@ -87,7 +88,7 @@ def estimate_deployment(
     gpu: GpuSpec, llm: LlmSpec, deployment: Deployment, precision: str, tokens_per_s_per_user: float,
     input_len: int, output_len: int, cache_hit_share: float = 0.0, base: Factors | None = None,
 ) -> ThroughputEstimate:
-    """:func:`~optimizer.throughput.roofline.estimate` at ``deployment``."""
+    """:func:`~optimizer.throughput.estimator.estimate` at ``deployment``."""
     return estimate(gpu, llm, precision, tokens_per_s_per_user, input_len, output_len,
                     deployment.factors(cache_hit_share, base))
 

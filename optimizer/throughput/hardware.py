@@ -156,7 +156,7 @@ class GpuSpec:
         holds the weights, its bandwidth (TB/s) and the per-layer latency of the chip-to-chip
         pipeline (microseconds). None -> :data:`ON_CHIP` by id (None for GPUs). With
         ``sram_mb`` set, :attr:`weights_on_chip` is True and
-        :func:`optimizer.throughput.roofline.estimate` uses :mod:`optimizer.throughput.lpu`.
+        :func:`optimizer.throughput.estimate` uses :mod:`optimizer.throughput.lpu`.
     available_from : str | None
         First month it can be installed (YYYY-MM). None -> :data:`AVAILABLE_FROM` by id.
     """

@@ -4,8 +4,8 @@ An LPU holds no weights in HBM: each chip has a few hundred MB of SRAM (``sram_m
 ``data/gpus.csv``), so a replica spreads the model over hundreds of chips and every token passes
 through all of them, layer by layer, over chip-to-chip links. The HBM roofline does not describe
 that machine (its weight read per chip is a few microseconds; the step is set by the per-layer
-latency of the pipeline), so :func:`optimizer.throughput.roofline.estimate` and
-:func:`~optimizer.throughput.roofline.min_replica_gpus` hand accelerators with ``weights_on_chip``
+latency of the pipeline), so :func:`optimizer.throughput.estimator.estimate` and
+:func:`~optimizer.throughput.estimator.min_replica_gpus` hand accelerators with ``weights_on_chip``
 to :func:`estimate` and :func:`min_replica_chips` here. The rule (docs/throughput.md, "On-chip-SRAM
 accelerators (LPU)"):
 

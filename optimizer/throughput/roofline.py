@@ -668,9 +668,6 @@ def min_replica_gpus(gpu: GpuSpec, llm: LlmSpec, precision: str, factors: Factor
     The replica's usable HBM (``1 - hbm_reserve_frac`` of the total) must hold the weights
     plus a KV cache of ``min_kv_frac`` of the total HBM.
     """
-    if gpu.weights_on_chip:  # LPU: chips whose SRAM holds the weights (optimizer/throughput/lpu.py)
-        from optimizer.throughput import lpu
-        return lpu.min_replica_chips(gpu, llm, precision, factors)
     return _min_replica(gpu, llm, _norm_precision(precision), factors or Factors())
 
 
@@ -867,9 +864,6 @@ def estimate(
     Prefill (disaggregated) runs on its own pool: the best prefill rate of the
     candidates. See docs/throughput.md.
     """
-    if gpu.weights_on_chip:  # weights in on-chip SRAM over many chips (LPU): its own rule
-        from optimizer.throughput import lpu
-        return lpu.estimate(gpu, llm, precision, tokens_per_s_per_user, input_len, output_len, factors)
     if tokens_per_s_per_user <= 0:
         raise ValueError("tokens_per_s_per_user must be > 0")
     if input_len < 0 or output_len <= 0:
