@@ -132,6 +132,10 @@ def test_bad_deployment_entries_are_one_line_errors(tiny):
                                                      "serving": "both"}}
     with pytest.raises(ScenarioError, match=r"serving"):
         scenario_from_dict(d, "t.yaml")
+    d["llms"]["llama-70b"]["throughput"] = {"h100": 1500}
+    with pytest.raises(ScenarioError, match=r"llms.llama-70b.throughput.h100: must be a deployment \(a mapping of its "
+                                            r"fields\) or a list of deployments, got 1500"):
+        scenario_from_dict(d, "t.yaml")
 
 
 # ------------------------------------------------------------------ bundled cards

@@ -261,7 +261,8 @@ class _Resolver:
             return
         llm["tokens_per_s_per_user"] = target
         if card_speed != target and isinstance(llm.get("throughput"), dict):
-            llm["throughput"] = {g: t if g in stated else [_without_rates(x) for x in _entries(t)]
+            llm["throughput"] = {g: t if g in stated or not isinstance(_entries(t), list)
+                                 else [_without_rates(x) for x in _entries(t)]
                                  for g, t in llm["throughput"].items()}
 
     def estimate_missing(self, lid: str, llm: dict[str, Any], gpus_: dict[str, Any]) -> None:
@@ -272,7 +273,7 @@ class _Resolver:
         if not isinstance(llm.get("throughput", {}), dict):
             return
         throughput = {g: _entries(t) for g, t in (llm.get("throughput") or {}).items()}
-        open_rates = [(g, x) for g, xs in throughput.items() for x in xs
+        open_rates = [(g, x) for g, xs in throughput.items() if isinstance(xs, list) for x in xs
                       if isinstance(x, dict) and x.get("output_tokens_per_s") is None]
         if card_id is None:
             for g, x in open_rates:
@@ -301,6 +302,8 @@ class _Resolver:
                 continue
             gspec = gpu_spec(gid, g)
             entries = throughput.get(gid)
+            if entries is not None and not isinstance(entries, list):
+                continue  # not a deployment or a list of them: the schema reports it
             if gspec is None:
                 for x in entries or []:
                     if isinstance(x, dict) and x.get("output_tokens_per_s") is None:

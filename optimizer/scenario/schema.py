@@ -16,7 +16,15 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from optimizer.errors import ScenarioError, did_you_mean
 from optimizer.technologies import TECHNOLOGIES
@@ -306,7 +314,15 @@ class Throughput(_Strict):
 
 def _deployment_list(v: Any) -> Any:
     """A gpu's throughput given as one mapping (one deployment) or a list of them."""
-    return [v] if isinstance(v, Mapping) else v
+    if isinstance(v, Mapping):
+        return [v]
+    if not isinstance(v, list):
+        raise ValueError(f"must be a deployment (a mapping of its fields) or a list of deployments, got {v!r}")
+    return v
+
+
+Deployments = Annotated[list[Throughput], BeforeValidator(_deployment_list)]
+"""One deployment (a mapping) or a list of them, read as a list."""
 
 
 SERVICE_TIERS = {"batch": 5.0, "chat": 20.0, "fast": 100.0}
@@ -318,7 +334,7 @@ class Llm(_Strict):
 
     input_per_output: NonNeg = Field(description="input tokens per output token")
     max_rtt_ms: Positive | None = Field(None, description="network round-trip limit site↔market, ms")
-    throughput: dict[str, list[Throughput]] = Field(
+    throughput: dict[str, Deployments] = Field(
         default_factory=dict, description="by gpu id: one deployment (a mapping) or a list of deployments, "
                                           "each with a distinct name")
     cache_hit_share: float = Field(0.0, ge=0, lt=1, description="share of input tokens served from the "
@@ -336,11 +352,6 @@ class Llm(_Strict):
     deferrable_share: float = Field(0.0, ge=0, le=1, description="share of each day's demand that may be "
                                                                   "served at any hour of the same day (batch)")
     name: str | None = None
-
-    @field_validator("throughput", mode="before")
-    @classmethod
-    def _deployments(cls, v: Any) -> Any:
-        return {g: _deployment_list(t) for g, t in v.items()} if isinstance(v, Mapping) else v
 
     @field_validator("throughput")
     @classmethod
