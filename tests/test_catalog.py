@@ -94,7 +94,7 @@ def test_mainland_china_cross_border_minimums_apply():
         "llms": {"include": ["llama-3.1-8b"]}, "markets": {"include": ["sea", "cn-east"]},
     })
     lat = build_inputs(sc)["latency_ms"]
-    assert float(lat.sel(site="cn-sh", market="sea")) >= 60  # facts.md default China->Singapore
+    assert float(lat.sel(site="cn-sh", market="sea")) >= 60  # data/latency_overrides.csv: HK-Singapore 40 ms + mainland leg
     assert float(lat.sel(site="sg-sin", market="cn-east")) >= 60
     assert float(lat.sel(site="cn-sh", market="cn-east")) < 10
 

@@ -17,7 +17,7 @@ GPUS_CSV = ROOT / "data" / "gpus.csv"
 MODELS = ROOT / "models"
 BENCH = ROOT / "data" / "benchmarks.csv"
 
-# Inline fallbacks (facts.md sections 1a and 2) so the pure-model tests run even when the
+# Inline fallbacks (the datasheet figures of data/gpus.csv and models/*.yaml) so the pure-model tests run even when the
 # catalogs are being rewritten; the calibration tests need the real files.
 _INLINE_GPUS = {
     "h100": tp.GpuSpec("h100", 989, 1979, None, 80, 3.35, 1.05, 0.315, 8, 8, "NVIDIA"),
