@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 import xarray as xr
+import yaml
 
 from optimizer.errors import NoSolutionError
 from optimizer.model import PlanningModel
@@ -170,9 +171,22 @@ class Plan:
         }
 
 
+def result_options(opts: dict | None) -> dict | None:
+    """The solve options (as a dict, e.g. a ``run.json``'s) that can change a result: not the console
+    log or the memory limit. Reading a run written before the solver method was named ``method``."""
+    if opts is None:
+        return None
+    out = {k: v for k, v in opts.items() if k not in ("log_to_console", "memory_limit_gb")}
+    if "strategy" in out:
+        out["method"] = out.pop("strategy")
+    return out
+
+
 def scenario_hash(sc: Scenario) -> str:
-    """SHA-256 of the validated scenario (its canonical YAML): equal inputs, equal hash."""
-    return hashlib.sha256(sc.to_yaml().encode("utf-8")).hexdigest()
+    """SHA-256 of the validated scenario (its canonical YAML) without its ``uncertainty:`` block, which
+    only sweeps read: equal inputs, equal hash."""
+    text = yaml.safe_dump(sc.model_dump(mode="json", exclude={"source_file", "uncertainty"}), sort_keys=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _dist_version(name: str) -> str:

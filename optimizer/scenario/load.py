@@ -15,6 +15,7 @@ from optimizer.errors import ScenarioError, did_you_mean
 from optimizer.resources import bundled_scenarios, scenarios_dir
 from optimizer.scenario.compose import compose
 from optimizer.scenario.references import check_references, resolve
+from optimizer.scenario.scales import apply_scales
 from optimizer.scenario.schema import Scenario, read_yaml, validation_messages
 
 DEFAULT_SCENARIO = scenarios_dir() / "default.yaml"
@@ -23,14 +24,16 @@ DEFAULT_SCENARIO = scenarios_dir() / "default.yaml"
 def scenario_from_dict(
     data: Any, file: str = "<scenario>", base_dir: Path | None = None,
     variant: str | None = None, sets: list[str] | None = None, representative_days: bool = True,
+    scales: dict[str, float] | None = None,
 ) -> Scenario:
     """Validate a parsed scenario mapping; raise :class:`ScenarioError` listing every problem.
 
     ``base``, ``overrides``, the named ``variant`` and ``sets`` (``key=value``) are applied first
     (:mod:`optimizer.scenario.compose`), then catalog references (``include``), ``demand_share`` and
     series files are expanded (:mod:`optimizer.scenario.references`); relative file paths are taken
-    from ``base_dir``. ``representative_days=False`` keeps every modelled day even when
-    ``time.representative_days`` is set.
+    from ``base_dir``. ``scales`` (dot-path pattern -> factor, :func:`~optimizer.scenario.scales.apply_scales`)
+    then multiply groups of values of the resolved mapping. ``representative_days=False`` keeps every
+    modelled day even when ``time.representative_days`` is set.
     """
     if data is None:
         raise ScenarioError(f"{file}: the scenario is empty")
@@ -39,6 +42,8 @@ def scenario_from_dict(
     base_dir = base_dir or Path.cwd()
     data = compose(data, base_dir, file, variant, sets)
     data = resolve(data, base_dir, file)
+    if scales:
+        data = apply_scales(data, scales, file)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -69,11 +74,13 @@ def scenario_path(path: str | Path | None) -> Path:
 
 
 def load_scenario(path: str | Path | None = None, variant: str | None = None,
-                  sets: list[str] | None = None, representative_days: bool = True) -> Scenario:
+                  sets: list[str] | None = None, representative_days: bool = True,
+                  scales: dict[str, float] | None = None) -> Scenario:
     """Read and validate a scenario YAML file (the bundled default when ``path`` is None; a bare
     name picks a bundled scenario, see :func:`scenario_path`), with an optional named ``variant``
-    and ``key=value`` overrides (``sets``); ``representative_days=False`` keeps every modelled day even when
+    and ``key=value`` overrides (``sets``) and scale factors (``scales``, pattern -> factor, see
+    :func:`scenario_from_dict`); ``representative_days=False`` keeps every modelled day even when
     ``time.representative_days`` is set."""
     p = scenario_path(path)
-    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, representative_days)
+    sc = scenario_from_dict(read_yaml(p), p.name, p.resolve().parent, variant, sets, representative_days, scales)
     return sc.model_copy(update={"source_file": str(p.resolve())})

@@ -415,6 +415,176 @@ class SupplyCap(_Strict):
     source: str | None = None
 
 
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "uniform": ("low", "high"),
+    "triangular": ("low", "mode", "high"),
+    "normal": ("mean", "sd"),
+    "lognormal": ("median", "sigma"),
+}
+"""The distributions of an ``uncertainty:`` entry and their parameters (normal and lognormal also
+take ``low`` and ``high`` as optional truncation bounds)."""
+
+_DIST_PARAMS = ("low", "high", "mode", "mean", "sd", "median", "sigma")
+
+
+class Distribution(_Strict):
+    """An uncertain input of ``tokenomics sweep --samples``: a distribution and where it comes from.
+
+    uniform {low, high}; triangular {low, mode, high}; normal {mean, sd, optional low/high truncation};
+    lognormal {median, sigma of the log, optional low/high truncation}. The nominal value (the
+    one-at-a-time base case) is the midpoint, mode, mean or median."""
+
+    distribution: str = Field(description=f"one of {', '.join(DISTRIBUTIONS)}")
+    low: float | None = Field(None, description="lower bound (uniform, triangular) or truncation (normal, lognormal)")
+    high: float | None = Field(None, description="upper bound (uniform, triangular) or truncation (normal, lognormal)")
+    mode: float | None = Field(None, description="triangular: most likely value")
+    mean: float | None = Field(None, description="normal: mean (before truncation)")
+    sd: float | None = Field(None, description="normal: standard deviation (before truncation)")
+    median: float | None = Field(None, description="lognormal: median")
+    sigma: float | None = Field(None, description="lognormal: standard deviation of the log")
+    source: str = Field(min_length=1, description="where the range comes from, or 'assumed: ...' / 'derived: ...'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for k in data:
+                if k not in cls.model_fields:
+                    hint = did_you_mean(str(k), cls.model_fields, cutoff=0.6)
+                    raise ValueError(f"unknown key {k!r}{hint}; allowed: {', '.join(cls.model_fields)}")
+        return data
+
+    @field_validator("distribution")
+    @classmethod
+    def _known_distribution(cls, v: str) -> str:
+        if v not in DISTRIBUTIONS:
+            raise ValueError(f"must be one of {', '.join(DISTRIBUTIONS)}, got {v!r}"
+                             f"{did_you_mean(v, DISTRIBUTIONS)}")
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _source_text(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("source must say where the range comes from (or 'assumed: ...')")
+        return v
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Distribution:
+        d = self.distribution
+        need = DISTRIBUTIONS[d]
+        optional = ("low", "high") if d in ("normal", "lognormal") else ()
+        for p in _DIST_PARAMS:
+            given = getattr(self, p) is not None
+            if p in need and not given:
+                raise ValueError(f"a {d} distribution needs {', '.join(need)}: {p} is missing")
+            if given and p not in need and p not in optional:
+                takes = ", ".join(need) + (" (and optional low, high)" if optional else "")
+                raise ValueError(f"{p} is not a parameter of a {d} distribution (it takes {takes})")
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None and not lo < hi:
+            raise ValueError(f"low must be < high, got low {lo:g} and high {hi:g}")
+        if self.sd is not None and self.sd <= 0:
+            raise ValueError(f"sd must be > 0, got {self.sd:g}")
+        if self.sigma is not None and self.sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {self.sigma:g}")
+        if self.median is not None and self.median <= 0:
+            raise ValueError(f"median must be > 0 (lognormal values are positive), got {self.median:g}")
+        if d == "lognormal" and lo is not None and lo <= 0:
+            raise ValueError(f"low must be > 0 (lognormal values are positive; leave it out for no lower bound), "
+                             f"got {lo:g}")
+        centre = {"triangular": "mode", "normal": "mean", "lognormal": "median"}.get(d)
+        if centre is not None:
+            c = getattr(self, centre)
+            if (lo is not None and c < lo) or (hi is not None and c > hi):
+                raise ValueError(f"{centre} must be within low..high, got {c:g} outside "
+                                 f"{'-inf' if lo is None else f'{lo:g}'}..{'inf' if hi is None else f'{hi:g}'}")
+        return self
+
+    @property
+    def nominal(self) -> float:
+        """The value of the one-at-a-time base case: midpoint, mode, mean or median."""
+        if self.distribution == "uniform":
+            return (float(self.low) + float(self.high)) / 2  # type: ignore[arg-type]
+        return float({"triangular": self.mode, "normal": self.mean, "lognormal": self.median}[self.distribution])
+
+
+def _pattern_list(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+class ScaleGroup(Distribution):
+    """A factor drawn once per case and multiplied into every value its ``applies_to`` patterns match
+    (:func:`optimizer.scenario.scales.apply_scales`), e.g. every throughput of an accelerator family."""
+
+    applies_to: Annotated[list[str], BeforeValidator(_pattern_list)] = Field(
+        min_length=1, description="dot paths with * wildcards into the resolved scenario, "
+                                  "e.g. sites.*.energy_price_usd_per_mwh or llms.*.throughput.gb200")
+
+    @field_validator("applies_to")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not p or any(not part for part in p.split(".")):
+                raise ValueError(f"{p!r} is not a dot path (e.g. sites.*.energy_price_usd_per_mwh)")
+        return v
+
+    @model_validator(mode="after")
+    def _positive(self) -> ScaleGroup:
+        d = self.distribution
+        if d in ("uniform", "triangular") and self.low is not None and self.low <= 0:
+            raise ValueError(f"low must be > 0 (scale factors are > 0), got {self.low:g}")
+        if d == "normal" and (self.low is None or self.low <= 0):
+            raise ValueError("a normal scale factor needs a truncation low > 0 (scale factors are > 0)")
+        return self
+
+
+class Uncertainty(BaseModel):
+    """The ``uncertainty:`` block: distributions of dot-keys (as ``--set`` takes them) and of
+    ``scale:`` factors applied to groups of values, sampled by ``tokenomics sweep --samples``."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, frozen=True)
+    __pydantic_extra__: dict[str, Distribution] = Field(init=False)  # type: ignore[assignment]
+
+    scale: dict[str, ScaleGroup] = Field(
+        default_factory=dict, description="scale factors by group name, each with applies_to patterns")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dot_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        keys = [k for k in data if k != "scale"]
+        for k in keys:
+            if not isinstance(k, str) or any(not part for part in k.split(".")):
+                raise ValueError(f"{k!r} is not a dot-key (e.g. sites.us-ercot.energy_price_usd_per_mwh)")
+            if "*" in k:
+                raise ValueError(f"{k}: wildcards belong in scale: groups (applies_to), not in dot-keys")
+            if k.startswith("scale."):
+                raise ValueError(f"{k}: scale groups go under scale: (scale: {{{k[6:]}: ...}})")
+        for k1 in keys:
+            for k2 in keys:
+                if k2.startswith(k1 + "."):
+                    raise ValueError(f"{k1} and {k2} overlap (one contains the other)")
+        groups = data.get("scale")
+        if isinstance(groups, dict):
+            for g in groups:
+                if not isinstance(g, str) or not g or "." in g:
+                    raise ValueError(f"scale: group name {g!r} must be non-empty text without dots")
+        return data
+
+    @property
+    def keys(self) -> dict[str, Distribution]:
+        """The dot-keys and their distributions."""
+        return dict(self.__pydantic_extra__ or {})
+
+    @property
+    def variables(self) -> dict[str, Distribution]:
+        """Every uncertain variable by its sweep name: the dot-keys and ``scale.<group>``, sorted."""
+        out: dict[str, Distribution] = {**self.keys, **{f"scale.{g}": d for g, d in self.scale.items()}}
+        return dict(sorted(out.items()))
+
+
 class Scenario(_Strict):
     """A complete planning problem, validated. Build inputs with :func:`optimizer.inputs.build_inputs`."""
 
@@ -437,6 +607,8 @@ class Scenario(_Strict):
     policy: str | list[str] | None = Field(None, description="chip-policy rule set id(s) in data/policies")
     supply_caps: list[SupplyCap] = Field(default_factory=list, description="accelerator supply limits by country")
     carbon: Carbon = Field(default_factory=Carbon, description="carbon price, caps, hourly matching")
+    uncertainty: Uncertainty | None = Field(
+        None, description="distributions of uncertain inputs, sampled by tokenomics sweep --samples")
     source_file: str | None = Field(None, exclude=True, description="where it was read from")
 
     def to_yaml(self) -> str:
