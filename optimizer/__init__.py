@@ -17,6 +17,7 @@ from optimizer.inputs import build_inputs
 from optimizer.plan import Plan, SolveOptions, Summary
 from optimizer.report import compare
 from optimizer.scenario import Scenario, load_scenario, scenario_from_dict
+from optimizer.sweeps.runner import sweep
 from optimizer.verify import verify
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "solve",
+    "sweep",
     "verify",
 ]
 __version__ = "0.1.0"

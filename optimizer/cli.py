@@ -96,6 +96,48 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return {"infeasible": 3, "unbounded": 3, "no_solution": 4}.get(plan.status, 0)
 
 
+def _check_workers(args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError(f"--workers: must be a whole number >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise ScenarioError("--workers and --scheduler: give one (a local cluster of N processes, or an existing "
+                            "scheduler's workers)")
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from optimizer.plan import SolveOptions
+    from optimizer.report.sweep_plots import sweep_table, write_sweep_charts
+    from optimizer.sweeps.runner import STATUS_FAILED, sweep
+
+    _check_workers(args)
+    if args.samples is not None and args.samples < 1:
+        raise ScenarioError(f"--samples: must be a whole number >= 1, got {args.samples}")
+    out = Path(args.out) if args.out else Path("results") / "sweep"
+    opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads, method=args.method)
+    ds = sweep(args.scenarios, grid=args.grid, samples=args.samples, seed=args.seed, workers=args.workers,
+               scheduler=args.scheduler, out_dir=out, options=opts, quiet=args.quiet, oat=not args.no_oat)
+    charts = write_sweep_charts(ds, out)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.float_format", lambda x: f"{x:,.4g}"):
+        print(sweep_table(ds).to_string())
+    failed = int(pd.Series(ds["status"].values).isin(STATUS_FAILED).sum())
+    reused = int(ds["reused"].values.sum())
+    print(f"\n{ds.sizes['case']} cases ({reused} read from earlier runs, {failed} without a plan) in "
+          f"{ds.attrs.get('wall_seconds', float('nan')):.1f} s; written {out / 'sweep.nc'}, {out / 'sweep.csv'}, "
+          f"{out / 'cases'}/, {len(charts)} charts ({', '.join(p.name for p in charts)})")
+    return 0
+
+
+def _dask_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="solve on a local dask cluster of N worker processes (one HiGHS thread each; "
+                        "sweep default: the machine's cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="solve on the workers of an existing dask scheduler, e.g. tcp://10.0.0.5:8786 (they need "
+                        "this package installed and the --out folder on a shared file system)")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -106,7 +148,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     opts = SolveOptions(time_limit_s=args.time_limit, mip_gap=args.mip_gap, threads=args.threads,
                         log_to_console=not args.quiet, method=args.method,
                         memory_limit_gb=args.memory_limit_gb, auto_reduce=args.auto_reduce)
-    comp = compare(args.items, out, opts)
+    _check_workers(args)
+    comp = compare(args.items, out, opts, workers=args.workers, scheduler=args.scheduler)
     from optimizer.report.plots import write_charts
 
     charts = write_charts(comp, out)
@@ -330,7 +373,26 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("items", nargs="+", help="scenario files (FILE or FILE#variant) or finished run folders")
     cm.add_argument("--out", help="output folder (default results/compare)")
     _solver_args(cm)
+    _dask_args(cm)
     cm.set_defaults(func=_cmd_compare)
+    sw = sub.add_parser("sweep", help="solve many cases (grids of values, samples of stated uncertainty) on dask")
+    sw.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (FILE or FILE#variant) or "
+                                                                     "bundled scenario names")
+    sw.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                    help="values of one dot-key (as --set); several grids form their cross product")
+    sw.add_argument("--samples", type=int, metavar="N",
+                    help="draw N cases from each scenario's uncertainty: block (Latin hypercube)")
+    sw.add_argument("--seed", type=int, default=0, help="seed of the sample draw (default 0)")
+    sw.add_argument("--no-oat", action="store_true",
+                    help="with --samples: leave out the one-at-a-time cases behind the tornado chart")
+    sw.add_argument("--out", help="output folder (default results/sweep): sweep.nc, sweep.csv, cases/, charts")
+    sw.add_argument("--time-limit", type=float, help="time limit per case, seconds")
+    sw.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    sw.add_argument("--threads", type=int, help="HiGHS threads per case (default 1)")
+    sw.add_argument("--method", choices=["auto", "mip", "fast"], default="auto", help="solver method (as solve)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    _dask_args(sw)
+    sw.set_defaults(func=_cmd_sweep)
     dg = sub.add_parser("diagnose", help="explain in detail why a scenario has no plan")
     dg.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     dg.add_argument("--variant", help="apply the scenario's named variant")

@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from optimizer.api import solve
-from optimizer.plan import Plan, SolveOptions, scenario_hash
+from optimizer.plan import Plan, SolveOptions, result_options, scenario_hash
 from optimizer.resources import atomic_write
 from optimizer.results import COST_TERMS
 from optimizer.scenario import load_scenario
@@ -79,23 +79,13 @@ def _solve_item(item: str, out: Path, options: SolveOptions) -> Run:
     digest = scenario_hash(sc)
     if run_json.exists():
         rec = json.loads(run_json.read_text())
-        same_options = _result_options(rec.get("options")) == _result_options(dataclasses.asdict(options))
+        same_options = result_options(rec.get("options")) == result_options(dataclasses.asdict(options))
         if rec.get("scenario_sha256") == digest and (rec.get("status") == "optimal" or same_options):
             log.info("reusing %s (same scenario hash)", run_dir)
             return _read_run(run_dir, sc.name)
     plan = solve(sc, options, raise_on_failure=False)
     plan.write(run_dir)
     return Run(sc.name, plan.summary, plan.dataset)
-
-
-def _result_options(opts: dict | None) -> dict | None:
-    """The options that can change a result (not the console log or the memory limit)."""
-    if opts is None:
-        return None
-    out = {k: v for k, v in opts.items() if k not in ("log_to_console", "memory_limit_gb")}
-    if "strategy" in out:  # a run.json written before the solver method's option was named "method"
-        out["method"] = out.pop("strategy")
-    return out
 
 
 def _read_run(run_dir: Path, label: str | None = None) -> Run:
@@ -114,12 +104,27 @@ def _as_run(item: str | Path | Plan, out: Path, options: SolveOptions) -> Run:
     return _solve_item(str(item), out, options)
 
 
+def _solve_to_folder(item: str, out: str, options: SolveOptions) -> str:
+    """On a dask worker: solve (or reuse) a scenario file item into ``out/<name>/``; its label."""
+    return _solve_item(item, Path(out), options).label
+
+
 def compare(items: list[str | Path | Plan], out_dir: str | Path | None = None,
-            options: SolveOptions | None = None) -> Comparison:
-    """Solve (or read) each item and put the results side by side; write them to ``out_dir``."""
+            options: SolveOptions | None = None, workers: int | None = None,
+            scheduler: str | None = None) -> Comparison:
+    """Solve (or read) each item and put the results side by side; write them to ``out_dir``.
+
+    With ``workers`` (a local dask cluster of that many processes) or ``scheduler`` (an existing
+    dask scheduler's address) the scenario files are solved on dask workers by the sweep runner
+    (:func:`optimizer.sweeps.runner.run_tasks`), one HiGHS thread each unless ``options`` say
+    otherwise; without either, one after another in this process. Outputs and reuse are the same."""
     out = Path(out_dir) if out_dir is not None else Path("results") / "compare"
     out.mkdir(parents=True, exist_ok=True)
-    runs = [_as_run(i, out, options or SolveOptions()) for i in items]
+    opts = options or SolveOptions()
+    if workers or scheduler:
+        runs = _compare_on_dask(items, out, opts, workers, scheduler)
+    else:
+        runs = [_as_run(i, out, opts) for i in items]
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
         dup = sorted({x for x in labels if labels.count(x) > 1})
@@ -129,6 +134,20 @@ def compare(items: list[str | Path | Plan], out_dir: str | Path | None = None,
     atomic_write(out / "comparison.csv", lambda p: comp.table.to_csv(p))
     atomic_write(out / "trade_matrix.csv", lambda p: comp.trade.to_csv(p, index=False))
     return comp
+
+
+def _compare_on_dask(items: list[str | Path | Plan], out: Path, opts: SolveOptions, workers: int | None,
+                     scheduler: str | None) -> list[Run]:
+    from optimizer.sweeps.runner import run_tasks
+
+    todo = [i for i, item in enumerate(items)
+            if not isinstance(item, Plan) and not Path(str(item).partition("#")[0]).is_dir()]
+    if opts.threads is None:
+        opts = dataclasses.replace(opts, threads=1)
+    labels = dict(run_tasks(_solve_to_folder, [str(items[i]) for i in todo], workers=workers, scheduler=scheduler,
+                            out=str(out.resolve()), options=opts))
+    solved = {todo[k]: _read_run(out / label, label) for k, label in labels.items()}
+    return [solved[i] if i in solved else _as_run(item, out, opts) for i, item in enumerate(items)]
 
 
 def _assemble(runs: list[Run]) -> Comparison:
