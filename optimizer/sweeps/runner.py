@@ -130,23 +130,38 @@ def run_case(case: Case, out_dir: str, options: SolveOptions) -> dict[str, Any]:
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A dask client: of an existing scheduler (``scheduler``), else of a local cluster of
     ``workers`` processes (default: the machine's cores), one thread each."""
+    import dask
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        client = Client(scheduler, timeout="10s")
-        try:
+    with _quiet_dask():
+        if scheduler:
+            with Client(scheduler, timeout="10s") as client:
+                yield client
+            return
+        n = workers or os.cpu_count() or 1
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), \
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            client.run(_warm)  # imports and catalogs once per worker, before the first case
             yield client
-        finally:
-            client.close()
-        return
-    import dask
 
-    n = workers or os.cpu_count() or 1
-    with dask.config.set(LOCAL_CLUSTER_CONFIG), \
-            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        client.run(_warm)  # imports and catalogs once per worker, before the first case
-        yield client
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """The ``distributed`` loggers of this process at WARNING while a client is open (a local
+    cluster's scheduler runs here and logs every worker and client at INFO), unless the package's
+    logger is at DEBUG (``tokenomics --debug``); their levels are restored afterwards."""
+    names = ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
+             "distributed.http.proxy")
+    levels = {n: logging.getLogger(n).level for n in names}
+    if not logging.getLogger("optimizer").isEnabledFor(logging.DEBUG):
+        for n in names:
+            logging.getLogger(n).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 def _warm() -> None:
