@@ -55,6 +55,10 @@ def print_summary(s: dict) -> None:
     print(f"  per token  ${s['cost_per_mtok_usd']:.4f} per million tokens "
           f"(${s['cost_per_output_mtok_usd']:.4f} per million output tokens)")
     print(f"  volume     {s['tokens_per_year']:.3g} tokens/year ({s['output_tokens_per_year']:.3g} output)")
+    rev = s.get("revenue_usd_per_year")
+    if isinstance(rev, float) and rev == rev:
+        print(f"  revenue    {_fmt_usd(rev)}/year at list prices, margin {_fmt_usd(s['margin_usd_per_year'])}/year "
+              f"({s['margin_share']:.0%} of revenue)")
     print(f"  energy     {s['energy_mwh_per_year']:,.0f} MWh/year, {s['tokens_per_kwh']:,.0f} tokens/kWh, "
           f"peak {s['peak_facility_power_mw']:,.1f} MW, {s['co2_t_per_year']:,.0f} t CO2/year")
     print(f"  sites      {', '.join(s['sites_opened']) or 'none'}")

@@ -123,6 +123,16 @@ def build_inputs(sc: Scenario) -> xr.Dataset:
     add("unserved_penalty_usd_per_mtok", ("market",),
         [default_pen if m.unserved_penalty_usd_per_mtok is None else m.unserved_penalty_usd_per_mtok for m in m_],
         "USD/Mtok", "penalty per million unserved tokens (NaN = demand must be served)")
+    price = {k: np.full((len(markets), len(llms)), np.nan) for k in ("input", "cached_input", "output")}
+    for i, m in enumerate(m_):
+        for lid, p in m.price_usd_per_mtok.items():
+            if lid in llms:
+                j = llms.index(lid)
+                price["input"][i, j], price["output"][i, j] = p.input, p.output
+                price["cached_input"][i, j] = p.input if p.cached_input is None else p.cached_input
+    for k, text in (("input", "input tokens that miss the prefix cache"), ("cached_input", "input tokens served "
+                    "from the prefix cache"), ("output", "output tokens")):
+        add(f"price_{k}_usd_per_mtok", ("market", "llm"), price[k], "USD/Mtok", f"list price of {text} (NaN: none)")
     served = np.ones((len(sites), len(markets)), bool)
     for j, m in enumerate(m_):
         if m.served_from is not None:

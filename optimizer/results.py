@@ -149,8 +149,25 @@ def build_results(pm: PlanningModel, x: np.ndarray) -> xr.Dataset:
     ds["installed_it_mw"] = _attrs(xr.DataArray(installed_mw, dims="site"), "MW", "nameplate IT capacity")
     put_cost("site")
     put_cost("accelerator")
+    ds["revenue_usd_per_year"] = _attrs(revenue_by_market_llm(ds, inp), "USD/year",
+                                        "revenue at list prices of the tokens delivered (NaN: no price)")
     ds.attrs.update(time_weight_h=float(weight.mean()), units_note="tokens are output tokens unless named otherwise")
     return ds
+
+
+def revenue_per_output_mtok(inputs: xr.Dataset) -> xr.DataArray:
+    """(market, llm): revenue per million output tokens delivered, USD: the output price plus, per
+    output token, ``input_per_output`` input tokens, a ``cache_hit_share`` of them at the cached-input
+    price and the rest at the input price."""
+    h = inputs["cache_hit_share"]
+    per_input = (1 - h) * inputs["price_input_usd_per_mtok"] + h * inputs["price_cached_input_usd_per_mtok"]
+    return inputs["price_output_usd_per_mtok"] + inputs["input_per_output"] * per_input
+
+
+def revenue_by_market_llm(ds: xr.Dataset, inputs: xr.Dataset) -> xr.DataArray:
+    """(market, llm): revenue at list prices of a year's delivered tokens, USD/year (NaN: no price)."""
+    out_mtok = (ds["delivered_tokens_per_s"].sum("site") * inputs["weight_h"]).sum("time") * 3600 / 1e6
+    return (out_mtok * revenue_per_output_mtok(inputs)).transpose("market", "llm")
 
 
 def investment_values(ds: xr.Dataset, inputs: xr.Dataset, sets: IndexSets) -> dict[str, np.ndarray]:
@@ -203,6 +220,10 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str,
     pen = inputs["unserved_penalty_usd_per_mtok"].fillna(0.0)
     penalty = float(((ds["unserved_tokens_per_s"] * w).sum("time") * (1 + ipo) * pen).sum() * 3600 / 1e6)
     gpus = ds["gpus"].sum("site")
+    revenue = ds["revenue_usd_per_year"]
+    served = (ds["delivered_tokens_per_s"].sum(("site", "time")) > 0).transpose("market", "llm")
+    priced = bool((~served.values | np.isfinite(revenue.values)).all()) and bool(served.values.any())
+    revenue_total = float(revenue.where(served, 0.0).sum()) if priced else float("nan")
     return {
         "objective_usd_per_year": objective * objective_unit_usd(inputs),
         "cost_usd_per_year": cost,
@@ -218,6 +239,9 @@ def summarize(ds: xr.Dataset, inputs: xr.Dataset, objective: float) -> dict[str,
         "tokens_per_kwh": all_tok / (energy * 1000.0) if energy > 0 else float("nan"),
         "co2_t_per_year": co2,
         "co2_g_per_mtok": co2 * 1e6 / all_tok * 1e6 if all_tok > 0 else float("nan"),
+        "revenue_usd_per_year": revenue_total,
+        "margin_usd_per_year": revenue_total - cost,
+        "margin_share": (revenue_total - cost) / revenue_total if revenue_total > 0 else float("nan"),
         "gpus": {str(g): int(round(float(v))) for g, v in zip(gpus["gpu"].values, gpus.values, strict=True) if v > 0},
         "replicas_by_deployment": _by_deployment(ds["replicas_by_deployment"]),
         "gpus_by_deployment": _by_deployment(ds["gpus_by_deployment"]),

@@ -71,6 +71,27 @@ def llm_cards() -> dict[str, dict[str, Any]]:
     return {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(MODELS.glob("*.yaml"))}
 
 
+@functools.cache
+def api_prices() -> pd.DataFrame:
+    """API list prices per LLM and provider (``data/api_prices.csv``), USD per million tokens."""
+    return pd.read_csv(DATA / "api_prices.csv")
+
+
+def reference_price(card: str) -> dict[str, Any] | None:
+    """The reference list price of an LLM card (the ``reference`` row of ``data/api_prices.csv``) as a
+    scenario price entry (``input``, ``output``, ``cached_input`` when published, ``source``), or None."""
+    df = api_prices()
+    rows = df[(df["llm"] == card) & df["reference"].astype(str).str.lower().eq("true")]
+    if rows.empty:
+        return None
+    r = rows.iloc[0]
+    out = {"input": float(r["input_usd_per_mtok"]), "output": float(r["output_usd_per_mtok"])}
+    if pd.notna(r["cached_input_usd_per_mtok"]):
+        out["cached_input"] = float(r["cached_input_usd_per_mtok"])
+    out["source"] = f"data/api_prices.csv: {r['provider']}, {r['date']} ({r['source']})"
+    return out
+
+
 def _source_text(source: Any) -> str:
     """A card's source entry as one line: text as is, ``{title, url, date}`` joined by commas."""
     if isinstance(source, dict):

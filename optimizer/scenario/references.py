@@ -42,6 +42,7 @@ from optimizer.catalogs.catalog import (
     markets,
     profiles,
     record,
+    reference_price,
     sites,
 )
 from optimizer.errors import ScenarioError, did_you_mean
@@ -353,6 +354,25 @@ class _Resolver:
                 throughput.pop(gid, None)
         llm["throughput"] = throughput
 
+    def prices(self, m: dict[str, Any], llms_: dict[str, Any]) -> None:
+        """A market's list price of each LLM it demands that has a card and no stated price: the card's
+        reference price (``data/api_prices.csv``)."""
+        prices = m.get("price_usd_per_mtok")
+        if prices is not None and not isinstance(prices, dict):
+            return  # the schema reports it
+        prices = dict(prices or {})
+        demand = m.get("demand_output_tokens_per_s")
+        for lid in (demand if isinstance(demand, dict) else {}):
+            llm = llms_.get(lid)
+            card = llm.get("card") if isinstance(llm, dict) else None
+            if lid in prices or not isinstance(card, str):
+                continue
+            ref = reference_price(card)
+            if ref is not None:
+                prices[lid] = ref
+        if prices:
+            m["price_usd_per_mtok"] = prices
+
     def market(self, mid: str) -> dict[str, Any]:
         row = markets().loc[mid]
         d = record(row, MARKET_FIELDS)
@@ -422,6 +442,8 @@ class _Resolver:
             for mid, m in markets_.items():
                 if isinstance(m, dict):
                     self.demand(mid, m, llm_ids)
+                    if isinstance(llms_, dict):
+                        self.prices(m, llms_)
                     demand = m.get("demand_output_tokens_per_s")
                     if isinstance(demand, dict):
                         self.files_in(demand, f"markets.{mid}.demand_output_tokens_per_s", tuple(demand))

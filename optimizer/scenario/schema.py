@@ -371,6 +371,16 @@ class Llm(_Strict):
         return v
 
 
+class Price(_Strict):
+    """List prices of one LLM in one market, USD per million tokens."""
+
+    input: NonNeg = Field(description="input tokens that miss the prefix cache, USD/Mtok")
+    output: NonNeg = Field(description="output tokens, USD/Mtok")
+    cached_input: NonNeg | None = Field(None, description="input tokens served from the prefix cache, USD/Mtok "
+                                                          "(None: the input price)")
+    source: str | None = Field(None, description="where the prices come from")
+
+
 class Market(_Strict):
     """A demand region."""
 
@@ -385,6 +395,9 @@ class Market(_Strict):
     lat: float | None = Field(None, ge=-90, le=90, description="latitude, degrees")
     lon: float | None = Field(None, ge=-180, le=180, description="longitude, degrees")
     timezone: str | None = Field(None, description="IANA time zone")
+    price_usd_per_mtok: dict[str, Price] = Field(
+        default_factory=dict, description="list prices by llm id (an LLM with a card and no price here takes the "
+                                          "card's reference price of data/api_prices.csv)")
     name: str | None = None
 
     @field_validator("demand_output_tokens_per_s")
