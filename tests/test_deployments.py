@@ -170,10 +170,7 @@ def test_every_card_entry_states_its_deployment_and_basis():
 
 
 def deployment_of(e: dict, gpn: int, llm_serving: dict) -> tp.Deployment:
-    return tp.Deployment(e["name"], e.get("gpus_per_replica") or e["nodes_per_replica"] * gpn, e["serving"],
-                         e.get("prefill_gpus"), e.get("layout", "best"),
-                         e.get("mtp_tokens_per_step") or llm_serving.get("mtp_tokens_per_step") or 1.0,
-                         e.get("kv_precision"), bool(e.get("node_scope")))
+    return tp.Deployment.from_entry(e, gpn, llm_serving.get("mtp_tokens_per_step") or 1.0)
 
 
 def test_derived_card_entries_within_35_percent_of_the_estimator_at_their_deployment():

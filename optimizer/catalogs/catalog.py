@@ -177,10 +177,8 @@ def estimate_throughput(
     gspec, spec = _estimator_specs(gpu, llm)
     hit = card_cache_hit_share(llm) if cache_hit_share is None else cache_hit_share
     if not isinstance(deployment, tp.Deployment):
-        fields = {k: v for k, v in (deployment or {}).items() if v is not None}
-        deployment = tp.Deployment(**{"mtp_tokens_per_step": card_mtp(llm), **fields})
-    dep = deployment
-    return tp.estimate_deployment(gspec, spec, dep, precision or spec.card_precision or "bf16",
+        deployment = tp.Deployment.from_entry(deployment or {}, gspec.gpus_per_node, card_mtp(llm))
+    return tp.estimate_deployment(gspec, spec, deployment, precision or spec.card_precision or "bf16",
                                   tokens_per_s_per_user, input_len, output_len, hit)
 
 
@@ -194,16 +192,9 @@ def deployment_estimates(
     gspec, spec = _estimator_specs(gpu, llm)
     p = precision or spec.card_precision or "bf16"
     hit = card_cache_hit_share(llm) if cache_hit_share is None else cache_hit_share
-    deps: list[tp.Deployment] = []
-    for x in _card_deployments(llm, gpu):
-        deps.append(tp.Deployment(
-            str(x.get("name", "card")), x.get("gpus_per_replica") or (
-                int(x["nodes_per_replica"]) * gspec.gpus_per_node if x.get("nodes_per_replica") else None),
-            x.get("serving", "disaggregated"), x.get("prefill_gpus"), x.get("layout", "best"),
-            float(x.get("mtp_tokens_per_step") or card_mtp(llm)), x.get("kv_precision"),
-            bool(x.get("node_scope", False))))
-    names = {d.name for d in deps}
     mtp = card_mtp(llm)
+    deps = [tp.Deployment.from_entry(x, gspec.gpus_per_node, mtp) for x in _card_deployments(llm, gpu)]
+    names = {d.name for d in deps}
     deps += [replace(d, mtp_tokens_per_step=mtp) for d in tp.candidate_deployments(gspec, spec, p) if d.name not in names]
     n = tp.min_replica_gpus(gspec, spec, p)
     top = max(gspec.scaleup_domain_gpus, tp.WIDE_EP_DECODE_NODES * gspec.gpus_per_node if spec.is_moe else 0, n)

@@ -323,11 +323,8 @@ class _Resolver:
                 except ValidationError:
                     kept.append(x)  # the schema reports it
                     continue
-                deployment = tp.Deployment(
-                    dep.name, dep.gpus_per_replica or (dep.nodes_per_replica * gspec.gpus_per_node
-                                                       if dep.nodes_per_replica else None),
-                    dep.serving, dep.prefill_gpus, dep.layout, dep.mtp_tokens_per_step or checked.mtp_tokens_per_step,
-                    dep.kv_precision, dep.node_scope)
+                deployment = tp.Deployment.from_entry(dep.model_dump(), gspec.gpus_per_node,
+                                                      checked.mtp_tokens_per_step)
                 try:
                     est = tp.estimate_deployment(gspec, spec, deployment, precision, checked.tokens_per_s_per_user,
                                                  in_len, out_len, checked.cache_hit_share)

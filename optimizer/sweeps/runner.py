@@ -96,11 +96,14 @@ def run_case(case: Case, out_dir: str, options: SolveOptions) -> dict[str, Any]:
     t0 = time.perf_counter()
     worker = _worker_address()
     run_dir = Path(out_dir) / "cases" / case.id
+    def failed(exc: TokenomicsError) -> dict[str, Any]:
+        return {"status": "error", "message": str(exc).splitlines()[0], "worker": worker,
+                "seconds": time.perf_counter() - t0, "reused": False}
+
     try:
         sc = design.load_case(case)
     except TokenomicsError as exc:
-        return {"status": "error", "message": str(exc).splitlines()[0], "worker": worker,
-                "seconds": time.perf_counter() - t0, "reused": False}
+        return failed(exc)
     digest = scenario_hash(sc)
     done = _finished(run_dir, digest, options)
     if done is not None:
@@ -108,8 +111,7 @@ def run_case(case: Case, out_dir: str, options: SolveOptions) -> dict[str, Any]:
     try:
         plan: Plan = solve(sc, options, raise_on_failure=False)
     except TokenomicsError as exc:  # e.g. refused for its size
-        return {"status": "error", "message": str(exc).splitlines()[0], "worker": worker,
-                "seconds": time.perf_counter() - t0, "reused": False}
+        return failed(exc)
     seconds = time.perf_counter() - t0
     status = plan.status
     message = "; ".join(plan.summary.get("explanation") or []) if status in STATUS_FAILED else ""

@@ -23,6 +23,9 @@ Public API
 ----------
 GpuSpec, LlmSpec, Factors, Efficiency, ThroughputEstimate, Calibration   frozen dataclasses
 estimate(gpu, llm, precision, tokens_per_s_per_user, input_len, output_len, factors)
+estimate_deployment(gpu, llm, deployment, precision, speed, input_len, output_len, cache_hit_share)
+Deployment.from_entry(entry, gpus_per_node, mtp) -> the deployment a card or scenario entry states
+candidate_deployments(gpu, llm, precision) -> node, and rack or wide-ep for MoE models
 load_gpu_specs(path)           -> dict[str, GpuSpec]      (data/gpus.csv)
 load_llm_specs(models_dir)     -> dict[str, LlmSpec]      (models/*.yaml)
 load_benchmarks(path)          -> pd.DataFrame            (data/benchmarks.csv)

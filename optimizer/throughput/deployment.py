@@ -19,8 +19,9 @@ deployments the planner offers for a pair when a card states none (docs/throughp
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from optimizer.throughput.estimator import estimate, min_replica_gpus
 from optimizer.throughput.hardware import PRECISION_BYTES, GpuSpec, LlmSpec, _norm_precision
@@ -55,6 +56,19 @@ class Deployment:
     mtp_tokens_per_step: float = 1.0
     kv_precision: str | None = None
     node_scope: bool = False
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any], gpus_per_node: int, mtp_tokens_per_step: float = 1.0) -> Deployment:
+        """The deployment a throughput entry states (a card's or a scenario's mapping: ``name``,
+        ``serving``, ``gpus_per_replica`` or ``nodes_per_replica`` x ``gpus_per_node``, ``prefill_gpus``,
+        ``layout``, ``mtp_tokens_per_step`` (default: ``mtp_tokens_per_step``, the LLM's), ``kv_precision``,
+        ``node_scope``); its rates, if any, are not part of it."""
+        nodes = entry.get("nodes_per_replica")
+        return cls(str(entry.get("name") or "default"),
+                   entry.get("gpus_per_replica") or (int(nodes) * gpus_per_node if nodes else None),
+                   entry.get("serving") or "disaggregated", entry.get("prefill_gpus"), entry.get("layout") or "best",
+                   float(entry.get("mtp_tokens_per_step") or mtp_tokens_per_step), entry.get("kv_precision"),
+                   bool(entry.get("node_scope")))
 
     def factors(self, cache_hit_share: float = 0.0, base: Factors | None = None) -> Factors:
         """Estimator factors of this deployment (``cache_hit_share``: share of input tokens served

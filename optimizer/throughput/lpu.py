@@ -39,7 +39,7 @@ power in kW; energy in J; time in s unless the name says ms or us.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from optimizer.throughput.hardware import GpuSpec, LlmSpec, _norm_precision
 from optimizer.throughput.roofline import (
@@ -170,16 +170,9 @@ def _largest_batch(s: _Step, target_tpot: float, b_max: float) -> float:
     return lo
 
 
-def _kv_precision(f: Factors, llm: LlmSpec) -> str:
-    if f.kv_bytes_per_element is None:
-        return _norm_precision(llm.kv_precision or "bf16")
-    return {2.0: "bf16", 1.0: "fp8", 0.5625: "fp4"}.get(f.kv_bytes_per_element, f"{f.kv_bytes_per_element:g} B")
-
-
 def _result(**kw: object) -> ThroughputEstimate:
-    """A ThroughputEstimate from the fields it has (the dataclass may gain deployment fields)."""
-    names = {x.name for x in fields(ThroughputEstimate)}
-    return ThroughputEstimate(**{k: v for k, v in kw.items() if k in names})
+    """The ThroughputEstimate of the rule (every field given)."""
+    return ThroughputEstimate(**kw)
 
 
 def estimate(
@@ -261,11 +254,11 @@ def estimate(
     if b > 0 and b < b_max:
         limit = "latency"
 
-    prefill_n = int(f.prefill_gpus_per_replica) if getattr(f, "prefill_gpus_per_replica", None) else n
+    prefill_n = int(f.prefill_gpus_per_replica) if f.prefill_gpus_per_replica else n
     deployment = {
         "serving": "aggregated" if aggregated else "disaggregated",
         "prefill_gpus_per_replica": 0 if aggregated else prefill_n,
-        "mtp_tokens_per_step": m, "kv_precision": _kv_precision(f, llm), "cache_hit_share": hit,
+        "mtp_tokens_per_step": m, "kv_precision": f.kv_precision_for(llm), "cache_hit_share": hit,
     }
     common = {
         "gpu_id": gpu.id, "llm_id": llm.id, "precision": p, "family": FAMILY,

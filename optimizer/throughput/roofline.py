@@ -334,6 +334,14 @@ class Factors:
         s = CALIBRATED_EP_COMM_SCALE if self.ep_comm_scale is None else self.ep_comm_scale
         return max(float(s), 0.0)
 
+    def kv_precision_for(self, llm: LlmSpec) -> str:
+        """The KV-cache precision these factors serve ``llm`` at: the card's, or the one
+        ``kv_bytes_per_element`` names (``bf16``, ``fp8``, ``fp4``; other sizes as ``<bytes> B``)."""
+        if self.kv_bytes_per_element is None:
+            return _norm_precision(llm.kv_precision or "bf16")
+        names = {2.0: "bf16", 1.0: "fp8", 0.5625: "fp4"}
+        return names.get(self.kv_bytes_per_element, f"{self.kv_bytes_per_element:g} B")
+
     def efficiency_for(self, gpu: GpuSpec) -> Efficiency:
         """Efficiency factors for ``gpu``'s family (default when the family is unknown)."""
         table = CALIBRATED_EFFICIENCY if self.efficiency is None else self.efficiency
@@ -968,13 +976,9 @@ def estimate(
 
 def _deployment_fields(f: Factors, llm: LlmSpec, cm: _Common, prefill_n: int) -> dict[str, Any]:
     """The deployment fields of an estimate (serving mode, prefill pool, MTP, KV, cache hits)."""
-    if f.kv_bytes_per_element is None:
-        kv = _norm_precision(llm.kv_precision or "bf16")
-    else:
-        kv = {2.0: "bf16", 1.0: "fp8", 0.5625: "fp4"}.get(f.kv_bytes_per_element, f"{f.kv_bytes_per_element:g} B")
     return {"serving": "aggregated" if cm.aggregated else "disaggregated",
             "prefill_gpus_per_replica": 0 if cm.aggregated else int(prefill_n),
-            "mtp_tokens_per_step": cm.m, "kv_precision": kv, "cache_hit_share": cm.hit}
+            "mtp_tokens_per_step": cm.m, "kv_precision": f.kv_precision_for(llm), "cache_hit_share": cm.hit}
 
 
 def _infeasible(
